@@ -1,0 +1,74 @@
+/* Windowed perplexity over a token sequence. */
+#include "eval/perplexity.h"
+
+#include <math.h>
+
+double sq_negative_log_likelihood(const float *logits, int32_t vocab_size, int32_t target) {
+    float max_logit = logits[0];
+    for (int32_t i = 1; i < vocab_size; i++) {
+        max_logit = logits[i] > max_logit ? logits[i] : max_logit;
+    }
+    double sum = 0.0;
+    for (int32_t i = 0; i < vocab_size; i++) {
+        sum += exp((double)logits[i] - (double)max_logit);
+    }
+    return log(sum) - ((double)logits[target] - (double)max_logit);
+}
+
+sq_status sq_perplexity_evaluate(sq_run_state *state, const int32_t *tokens, size_t n_tokens, int32_t window,
+                                 int64_t max_windows, sq_perplexity_progress_fn progress, void *user_data,
+                                 sq_perplexity_result *result, sq_error *err) {
+    int32_t vocab_size = state->model->config.vocab_size;
+    if (window < 2) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG, "invalid window %d, expected at least 2 tokens", window);
+    }
+    if (window > state->capacity) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG, "window %d exceeds the run state's context of %d tokens", window,
+                            state->capacity);
+    }
+    int64_t n_windows = (int64_t)(n_tokens / (size_t)window);
+    if (n_windows == 0) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG,
+                            "the text has %zu tokens, fewer than one window of %d; use a longer text or a smaller --window",
+                            n_tokens, window);
+    }
+    if (max_windows > 0 && max_windows < n_windows) {
+        n_windows = max_windows;
+    }
+
+    double total_nll = 0.0;
+    int64_t predicted = 0;
+    for (int64_t w = 0; w < n_windows; w++) {
+        const int32_t *window_tokens = tokens + w * window;
+        for (int32_t start = 0; start < window; start += state->max_batch) {
+            int32_t batch = window - start < state->max_batch ? window - start : state->max_batch;
+            sq_status status = sq_forward(state, window_tokens + start, batch, start, SQ_LOGITS_ALL, err);
+            if (status != SQ_OK) {
+                return status;
+            }
+            /* Row b predicts the token at window position start + b + 1. */
+            for (int32_t b = 0; b < batch && start + b + 1 < window; b++) {
+                const float *row = state->logits + (int64_t)b * vocab_size;
+                double nll = sq_negative_log_likelihood(row, vocab_size, window_tokens[start + b + 1]);
+                if (!isfinite(nll)) {
+                    return sq_error_set(err, SQ_ERR_NUMERIC, "non-finite log-likelihood at window %lld, position %d",
+                                        (long long)w, start + b + 1);
+                }
+                total_nll += nll;
+                predicted++;
+            }
+        }
+        if (progress != NULL && progress(user_data, w + 1, n_windows, total_nll / (double)predicted) != 0) {
+            return sq_error_set(err, SQ_ERR_ABORTED, "evaluation cancelled after %lld of %lld windows",
+                                (long long)(w + 1), (long long)n_windows);
+        }
+    }
+
+    result->mean_nll = total_nll / (double)predicted;
+    result->ppl = exp(result->mean_nll);
+    result->n_tokens = (int64_t)n_tokens;
+    result->n_windows = n_windows;
+    result->n_predicted = predicted;
+    result->window = window;
+    return SQ_OK;
+}
