@@ -186,7 +186,10 @@ int cmd_generate(int argc, char **argv) {
         status = sq_threadpool_create(o.threads, &pool, &err);
     }
     if (status == SQ_OK) {
-        status = sq_run_state_create(&model, model.config.context_length, CLI_PREFILL_BATCH, pool, &state, &err);
+        /* The cache holds only the positions this run can reach, not the model's whole context. */
+        int64_t needed = (int64_t)n_prompt + o.max_tokens;
+        int32_t capacity = needed < model.config.context_length ? (int32_t)needed : model.config.context_length;
+        status = sq_run_state_create(&model, capacity, CLI_PREFILL_BATCH, pool, &state, &err);
     }
     if (status == SQ_OK) {
         status = sq_sampler_init(&sampler, &o.sampler, model.config.vocab_size, &err);
