@@ -7,7 +7,9 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/perplexity.h"
+#include "cli/recipe_options.h"
 #include "forward/forward.h"
+#include "pipeline/recipe.h"
 
 /* Tokens per forward call during evaluation: large enough to reuse each weight row across
  * many tokens, small enough that the logits buffer (batch x vocabulary) stays modest. */
@@ -29,7 +31,9 @@ int cmd_eval(int argc, char **argv) {
     int32_t threads = 1;
     int json = 0;
     int verbose = 0;
-    const cli_option options[] = {
+    recipe_options quant;
+    recipe_options_defaults(&quant);
+    cli_option options[7 + RECIPE_OPTION_COUNT] = {
         {"--tokenizer", CLI_STRING, &tokenizer_path, 0, 0, "tokenizer file (llama2.c tokenizer.bin) for models without one"},
         {"--text", CLI_STRING, &text_path, 0, 0, "UTF-8 text to evaluate"},
         {"--window", CLI_INT, &window, 2, 1 << 20, "tokens per window (default: the smaller of the context and 2048)"},
@@ -38,10 +42,12 @@ int cmd_eval(int argc, char **argv) {
         {"--json", CLI_FLAG, &json, 0, 0, "print one JSON object"},
         {"--verbose", CLI_FLAG, &verbose, 0, 0, "print progress per window to stderr"},
     };
-    const char *usage = "spinquant eval MODEL [--tokenizer FILE] --text FILE [--window N] [--max-windows N] [--json]";
+    recipe_options_table(&quant, options + 7);
+    const char *usage = "spinquant eval MODEL [--tokenizer FILE] --text FILE [--window N] [--max-windows N] "
+                        "[--w-bits B] [--a-bits B] [--kv-bits B] [--rotation none|hadamard|random|FILE] [--json]";
     const char *positionals[1];
     int n_positionals = 0;
-    int code = cli_parse_or_exit(argc, argv, usage, options, 7, positionals, 1, 1, &n_positionals);
+    int code = cli_parse_or_exit(argc, argv, usage, options, 7 + RECIPE_OPTION_COUNT, positionals, 1, 1, &n_positionals);
     if (code >= 0) {
         return code;
     }
@@ -60,6 +66,10 @@ int cmd_eval(int argc, char **argv) {
     sq_threadpool *pool = NULL;
     sq_run_state *state = NULL;
     sq_perplexity_result result = {0};
+    sq_recipe recipe;
+    int32_t *calibration = NULL;
+    sq_online online = {0};
+    int quantized = recipe_options_active(&quant);
     sq_status status = cli_read_text(text_path, &text, &length, &err);
     if (status == SQ_OK) {
         status = cli_load_model(positionals[0], tokenizer_path, &logger, &model, &err);
@@ -79,8 +89,17 @@ int cmd_eval(int argc, char **argv) {
     if (status == SQ_OK) {
         status = sq_threadpool_create(threads, &pool, &err);
     }
+    if (status == SQ_OK && quantized) {
+        status = recipe_options_build(&quant, &model, &recipe, &calibration, &err);
+        if (status == SQ_OK) {
+            status = sq_recipe_apply(&recipe, &model, pool, &logger, &online, &err);
+        }
+    }
     if (status == SQ_OK) {
         status = sq_run_state_create(&model, window, CLI_EVAL_BATCH, pool, &state, &err);
+    }
+    if (status == SQ_OK && quantized) {
+        state->hooks = sq_online_hooks(&online);
     }
     if (status == SQ_OK) {
         status = sq_perplexity_evaluate(state, ids, count, window, max_windows, report_progress, &verbose, &result, &err);
@@ -89,9 +108,11 @@ int cmd_eval(int argc, char **argv) {
     if (status == SQ_OK) {
         if (json) {
             printf("{\"ppl\": %.9f, \"mean_nll\": %.9f, \"n_tokens\": %lld, \"n_windows\": %lld, \"n_predicted\": %lld, "
-                   "\"window\": %d}\n",
+                   "\"window\": %d, ",
                    result.ppl, result.mean_nll, (long long)result.n_tokens, (long long)result.n_windows,
                    (long long)result.n_predicted, result.window);
+            recipe_options_print_json(stdout, &quant);
+            printf("}\n");
         } else {
             printf("perplexity %.6f (mean NLL %.6f) over %lld windows of %d tokens, %lld predicted of %lld\n", result.ppl,
                    result.mean_nll, (long long)result.n_windows, result.window, (long long)result.n_predicted,
@@ -99,6 +120,8 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     sq_run_state_free(state);
+    sq_online_free(&online);
+    free(calibration);
     sq_threadpool_free(pool);
     free(ids);
     sq_model_free(&model);
