@@ -15,7 +15,8 @@ static const command commands[] = {
     {"info", cmd_info, "print a model's configuration and tokenizer"},
     {"tokenize", cmd_tokenize, "print the token ids of a prompt or a text file"},
     {"generate", cmd_generate, "generate text from a prompt"},
-    {"eval", cmd_eval, "measure perplexity on a text file"},
+    {"eval", cmd_eval, "measure perplexity, optionally under simulated quantization"},
+    {"rotate", cmd_rotate, "write a rotation file with random Hadamard or random orthogonal R1 and R2"},
 };
 
 static void print_usage(void) {
