@@ -106,9 +106,12 @@ sq_status sq_recipe_build_rotations(const sq_recipe *r, const sq_config *c, sq_r
     }
     sq_status status = sq_rotation_set_alloc(set, c, err);
     if (status != SQ_OK || r->rotation == SQ_ROTATION_NONE) {
+        set->online_seed = r->seed;
+        set->mode_had = r->mode_had;
         return status;
     }
     set->mode_had = r->mode_had;
+    set->online_seed = r->seed;
     sq_rng rng;
     sq_rng_seed(&rng, r->seed);
     int64_t r2_size = (int64_t)c->head_dim * c->head_dim;
@@ -186,9 +189,11 @@ sq_status sq_recipe_apply(const sq_recipe *r, sq_model *model, sq_threadpool *po
     /* ---- norm fusion and rotations ---- */
     status = sq_rotation_fuse_norms(model, err);
     sq_rotation_set set = {0};
+    uint64_t online_seed = r->seed;
     if (status == SQ_OK && r->rotation != SQ_ROTATION_NONE) {
         status = sq_recipe_build_rotations(r, c, &set, err);
         if (status == SQ_OK) {
+            online_seed = set.online_seed;
             status = sq_rotation_apply_r1(model, set.r1, pool, err);
         }
         for (int32_t l = 0; status == SQ_OK && l < c->n_layers; l++) {
@@ -196,12 +201,13 @@ sq_status sq_recipe_apply(const sq_recipe *r, sq_model *model, sq_threadpool *po
         }
         sq_rotation_set_free(&set);
     }
+    /* The recipe's mode decides whether R3 and R4 run, also for a rotation file. */
     int online_rotations = r->mode_had && r->rotation != SQ_ROTATION_NONE;
     if (status == SQ_OK && online_rotations) {
-        status = create_transform(c->head_dim, r->seed, logger, &online->r3, &online->r3_scratch, err);
+        status = create_transform(c->head_dim, online_seed, logger, &online->r3, &online->r3_scratch, err);
     }
     if (status == SQ_OK && online_rotations) {
-        status = create_transform(c->hidden_dim, r->seed, logger, &online->r4, &online->r4_scratch, err);
+        status = create_transform(c->hidden_dim, online_seed, logger, &online->r4, &online->r4_scratch, err);
     }
     if (status == SQ_OK && online_rotations) {
         online->r3_context = (struct sq_online_transform){online->r3, online->r3_scratch};

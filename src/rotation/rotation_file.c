@@ -10,7 +10,7 @@
 
 static const uint8_t ROTATION_MAGIC[8] = {'S', 'Q', 'R', 'O', 'T', 0, 0, 1};
 #define ROTATION_VERSION 1u
-#define ROTATION_HEADER_BYTES 32u
+#define ROTATION_HEADER_BYTES 40u
 
 static void put_u32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v;
@@ -90,6 +90,8 @@ sq_status sq_rotation_set_save(const sq_rotation_set *set, const char *path, sq_
     put_u32(bytes + 16, (uint32_t)set->head_dim);
     put_u32(bytes + 20, (uint32_t)set->n_layers);
     put_u32(bytes + 24, set->mode_had ? 1u : 0u);
+    put_u32(bytes + 32, (uint32_t)set->online_seed);
+    put_u32(bytes + 36, (uint32_t)(set->online_seed >> 32));
     put_floats(bytes + ROTATION_HEADER_BYTES, set->r1, r1_count);
     put_floats(bytes + ROTATION_HEADER_BYTES + 4 * r1_count, set->r2, r2_count);
     put_u32(bytes + size - 4, sq_crc32_update(0, bytes, size - 4));
@@ -157,6 +159,7 @@ sq_status sq_rotation_set_load(const char *path, const sq_config *config, sq_rot
         return status;
     }
     set->mode_had = (int32_t)mode;
+    set->online_seed = (uint64_t)get_u32(bytes + 32) | (uint64_t)get_u32(bytes + 36) << 32;
     size_t r1_count = (size_t)dim * dim;
     get_floats(set->r1, bytes + ROTATION_HEADER_BYTES, r1_count);
     get_floats(set->r2, bytes + ROTATION_HEADER_BYTES + 4 * r1_count, (size_t)n_layers * head_dim * head_dim);

@@ -7,7 +7,9 @@
  *   offset 20  u32      n_layers (number of R2 matrices)
  *   offset 24  u32      mode: 0 = nohad (R1, R2 only), 1 = had (the model also runs R3 and R4)
  *   offset 28  u32      reserved, 0
- *   offset 32  f32[dim*dim]                 R1, row-major
+ *   offset 32  u64      seed of the online transforms' random fallback (sizes with no
+ *                       Hadamard matrix use a seeded random orthogonal R3 or R4)
+ *   offset 40  f32[dim*dim]                 R1, row-major
  *   then       f32[n_layers*head_dim^2]     R2 of layer 0, 1, …, row-major
  *   last 4     u32      CRC-32 of every byte before it */
 #ifndef SQ_ROTATION_ROTATION_FILE_H
@@ -23,6 +25,7 @@ typedef struct sq_rotation_set {
     int32_t head_dim;
     int32_t n_layers;
     int32_t mode_had; /* 1: R3 and R4 are part of the recipe */
+    uint64_t online_seed; /* seed of the R3/R4 random fallback, see sq_hadamard_plan_create */
     float *r1;        /* (dim, dim) */
     float *r2;        /* (n_layers, head_dim, head_dim) */
 } sq_rotation_set;
