@@ -51,9 +51,16 @@ typedef struct sq_tokenizer_desc {
 
 typedef struct sq_tokenizer sq_tokenizer;
 
+/* Builds a tokenizer from desc. Rejects out-of-range ids and sizes (SQ_ERR_INVALID_ARG), a BPE
+ * merge whose parts or result are not tokens (SQ_ERR_FORMAT) and an unknown BPE pre_tokenizer
+ * (SQ_ERR_UNSUPPORTED). BPE pre_tokenizer names: "smollm", "starcoder", "refact", "command-r",
+ * "codeshell", "exaone" and "minerva" split every \p{N} character off before the GPT-2 regex, as
+ * llama.cpp does; "gpt2", "mpt", "olmo", "jais" and NULL use the GPT-2 regex alone. */
 sq_status sq_tokenizer_create(const sq_tokenizer_desc *desc, sq_tokenizer **out, sq_error *err);
 
-/* Reads a llama2.c tokenizer.bin (SPM kind, BOS 1, EOS 2, byte pieces at ids 3..258). */
+/* Reads a llama2.c tokenizer.bin (SPM kind, BOS 1, EOS 2, byte pieces at ids 3..258). A file
+ * with fewer or more entries than vocab_size is an SQ_ERR_MISMATCH error, a truncated or corrupt
+ * one SQ_ERR_FORMAT; the message names the file and the entry. */
 sq_status sq_tokenizer_load_llama2c(const char *path, int32_t vocab_size, sq_tokenizer **out,
                                     sq_error *err);
 
@@ -63,7 +70,11 @@ void sq_tokenizer_free(sq_tokenizer *tokenizer);
 sq_status sq_tokenizer_clone(const sq_tokenizer *src, sq_tokenizer **out, sq_error *err);
 
 /* Encodes UTF-8 text (invalid UTF-8 is an SQ_ERR_INVALID_ARG error naming the byte offset).
- * add_bos: 1 prepend BOS, 0 do not, -1 use the tokenizer's default. The caller frees *ids. */
+ * add_bos: 1 prepend BOS, 0 do not, -1 use the tokenizer's default. With parse_special, the
+ * texts of CONTROL and USER_DEFINED tokens become those tokens, taking the longest match at
+ * each position. SPM then prefixes its dummy space to every run of text that starts the input
+ * or follows such a token, as llama.cpp does. The caller frees *ids, which is never NULL on
+ * success, even for an empty result. */
 sq_status sq_tokenizer_encode(const sq_tokenizer *tokenizer, const char *text, size_t length,
                               int add_bos, int parse_special, int32_t **ids, size_t *count,
                               sq_error *err);
@@ -71,7 +82,8 @@ sq_status sq_tokenizer_encode(const sq_tokenizer *tokenizer, const char *text, s
 /* Returns the raw bytes that token id decodes to (byte pieces become their byte, SPM "▁"
  * becomes a space, byte-level BPE characters map back to bytes). previous_id is the token
  * before it or -1: SPM drops the leading space of the first piece after BOS. The pointer stays
- * valid until the tokenizer is freed. Control tokens decode to their text. */
+ * valid until the tokenizer is freed. Control and user-defined tokens decode to their text, and
+ * an id outside the vocabulary to the empty string. */
 const char *sq_tokenizer_decode(const sq_tokenizer *tokenizer, int32_t previous_id, int32_t id,
                                 size_t *length);
 
@@ -97,11 +109,17 @@ void sq_token_decoder_init(sq_token_decoder *decoder);
 
 /* Appends the text of id to out (capacity bytes, NUL-terminated) and returns the number of
  * bytes written, holding back an incomplete trailing UTF-8 character until a later token
- * completes it. */
+ * completes it. Bytes that can never form a character (such as a lone continuation byte, or a
+ * held-back prefix that the next byte does not continue) are written as U+FFFD, so the output
+ * is always valid UTF-8. Whole characters that do not fit in capacity are dropped; a capacity of
+ * sq_token_decoder_min_capacity(tokenizer) never drops any. */
 size_t sq_token_decoder_push(sq_token_decoder *decoder, const sq_tokenizer *tokenizer, int32_t id,
                              char *out, size_t capacity);
 
 /* Writes any held-back bytes (as U+FFFD if they never formed a character) and returns their length. */
 size_t sq_token_decoder_flush(sq_token_decoder *decoder, char *out, size_t capacity);
+
+/* Returns the output capacity with which sq_token_decoder_push never drops a character. */
+size_t sq_token_decoder_min_capacity(const sq_tokenizer *tokenizer);
 
 #endif
