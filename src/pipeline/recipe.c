@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hadamard/random_hadamard.h"
 #include "linalg/linalg.h"
 #include "linalg/rng.h"
 #include "pipeline/gptq_model.h"
@@ -79,27 +80,6 @@ sq_status sq_recipe_validate(const sq_recipe *r, const sq_config *c, sq_error *e
     return SQ_OK;
 }
 
-/* Writes diag(±1)·M for the normalized Hadamard-type transform M of size n, signs from rng. */
-static sq_status random_hadamard(int32_t n, sq_rng *rng, uint64_t seed, float *out, sq_error *err) {
-    sq_hadamard_plan *plan = NULL;
-    sq_status status = sq_hadamard_plan_create(n, seed, NULL, &plan, err);
-    if (status == SQ_OK) {
-        status = sq_hadamard_plan_to_dense(plan, out, err);
-    }
-    sq_hadamard_plan_free(plan);
-    if (status != SQ_OK) {
-        return status;
-    }
-    for (int32_t i = 0; i < n; i++) {
-        if (sq_rng_next_u32(rng) & 1u) {
-            for (int32_t j = 0; j < n; j++) {
-                out[(int64_t)i * n + j] = -out[(int64_t)i * n + j];
-            }
-        }
-    }
-    return SQ_OK;
-}
-
 sq_status sq_recipe_build_rotations(const sq_recipe *r, const sq_config *c, sq_rotation_set *set, sq_error *err) {
     if (r->rotation == SQ_ROTATION_FILE) {
         return sq_rotation_set_load(r->rotation_path, c, set, err);
@@ -120,7 +100,7 @@ sq_status sq_recipe_build_rotations(const sq_recipe *r, const sq_config *c, sq_r
         int32_t n = l < 0 ? c->dim : c->head_dim;
         uint64_t matrix_seed = sq_rng_next_u64(&rng);
         if (r->rotation == SQ_ROTATION_HADAMARD) {
-            status = random_hadamard(n, &rng, matrix_seed, target, err);
+            status = sq_hadamard_random_rotation(n, matrix_seed, NULL, target, err);
         } else {
             status = sq_linalg_random_orthogonal_f32(n, matrix_seed, target, err);
         }
