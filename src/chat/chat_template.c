@@ -57,7 +57,9 @@ static void render_chatml(text_builder *b, const char *template_text, const sq_c
     const char *system_text = NULL;
     size_t system_length = 0;
     int has_system = n > 0 && strcmp(messages[0].role, "system") == 0;
-    if (!has_system && template_text != NULL && find_default_system(template_text, &system_text, &system_length)) {
+    /* The template adds its default system turn inside the message loop, so only when there are messages. */
+    if (n > 0 && !has_system && template_text != NULL &&
+        find_default_system(template_text, &system_text, &system_length)) {
         append_string(b, "<|im_start|>system\n");
         append(b, system_text, system_length);
         append_string(b, "<|im_end|>\n");
@@ -74,6 +76,19 @@ static void render_chatml(text_builder *b, const char *template_text, const sq_c
     }
 }
 
+/* Appends s without leading and trailing white space, as Jinja's str.strip() does for ASCII. */
+static void append_stripped(text_builder *b, const char *s) {
+    size_t begin = 0;
+    size_t end = strlen(s);
+    while (begin < end && strchr(" \t\n\r\f\v", s[begin]) != NULL) {
+        begin++;
+    }
+    while (end > begin && strchr(" \t\n\r\f\v", s[end - 1]) != NULL) {
+        end--;
+    }
+    append(b, s + begin, end - begin);
+}
+
 static void render_llama2(text_builder *b, const sq_chat_message *messages, int n) {
     int i = 0;
     const char *system_text = NULL;
@@ -83,18 +98,22 @@ static void render_llama2(text_builder *b, const sq_chat_message *messages, int 
     }
     for (; i < n; i++) {
         if (strcmp(messages[i].role, "user") == 0) {
+            /* The tokenizer adds BOS once; later turns carry it in the text, as the template does. */
+            if (b->length > 0) {
+                append_string(b, "<s>");
+            }
             append_string(b, "[INST] ");
             if (system_text != NULL) {
                 append_string(b, "<<SYS>>\n");
-                append_string(b, system_text);
+                append_stripped(b, system_text);
                 append_string(b, "\n<</SYS>>\n\n");
                 system_text = NULL;
             }
-            append_string(b, messages[i].content);
+            append_stripped(b, messages[i].content);
             append_string(b, " [/INST]");
         } else {
             append_string(b, " ");
-            append_string(b, messages[i].content);
+            append_stripped(b, messages[i].content);
             append_string(b, " </s>");
         }
     }

@@ -58,8 +58,6 @@ int cmd_eval(int argc, char **argv) {
 
     sq_logger logger = cli_logger(verbose);
     sq_error err = {0};
-    char *text = NULL;
-    size_t length = 0;
     sq_model model = {0};
     int32_t *ids = NULL;
     size_t count = 0;
@@ -70,12 +68,9 @@ int cmd_eval(int argc, char **argv) {
     int32_t *calibration = NULL;
     sq_online online = {0};
     int quantized = recipe_options_active(&quant);
-    sq_status status = cli_read_text(text_path, &text, &length, &err);
+    sq_status status = cli_load_model(positionals[0], tokenizer_path, &logger, &model, &err);
     if (status == SQ_OK) {
-        status = cli_load_model(positionals[0], tokenizer_path, &logger, &model, &err);
-    }
-    if (status == SQ_OK) {
-        status = sq_tokenizer_encode(model.tokenizer, text, length, -1, 0, &ids, &count, &err);
+        status = cli_tokenize_file(&model, text_path, &ids, &count, &err);
     }
     if (status == SQ_OK) {
         if (window == 0) {
@@ -125,6 +120,5 @@ int cmd_eval(int argc, char **argv) {
     sq_threadpool_free(pool);
     free(ids);
     sq_model_free(&model);
-    free(text);
     return status == SQ_OK ? CLI_EXIT_OK : cli_report_error(&err);
 }

@@ -167,7 +167,7 @@ int cmd_generate(int argc, char **argv) {
         status = build_prompt(&model, &o, &prompt_text, &err);
     }
     if (status == SQ_OK) {
-        status = sq_tokenizer_encode(model.tokenizer, prompt_text, strlen(prompt_text), o.chat ? 0 : -1, 1, &prompt,
+        status = sq_tokenizer_encode(model.tokenizer, prompt_text, strlen(prompt_text), -1, 1, &prompt,
                                      &n_prompt, &err);
     }
     if (status == SQ_OK && n_prompt == 0) {

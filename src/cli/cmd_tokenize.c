@@ -51,6 +51,9 @@ int cmd_tokenize(int argc, char **argv) {
     size_t count = 0;
     sq_status status = sq_tokenizer_encode(model.tokenizer, input, input_length, no_bos ? 0 : -1, 1, &ids, &count, &err);
     if (status != SQ_OK) {
+        if (text_path != NULL) {
+            cli_error_name_file(&err, text_path);
+        }
         free(text);
         sq_model_free(&model);
         return cli_report_error(&err);

@@ -59,6 +59,27 @@ sq_status cli_read_text(const char *path, char **text, size_t *length, sq_error 
     return SQ_OK;
 }
 
+void cli_error_name_file(sq_error *err, const char *path) {
+    char message[SQ_ERROR_MESSAGE_MAX];
+    memcpy(message, err->message, sizeof(message));
+    sq_error_set(err, err->status, "'%s': %s", path, message);
+}
+
+sq_status cli_tokenize_file(const sq_model *model, const char *path, int32_t **ids, size_t *count, sq_error *err) {
+    char *text = NULL;
+    size_t length = 0;
+    sq_status status = cli_read_text(path, &text, &length, err);
+    if (status != SQ_OK) {
+        return status;
+    }
+    status = sq_tokenizer_encode(model->tokenizer, text, length, -1, 0, ids, count, err);
+    free(text);
+    if (status != SQ_OK) {
+        cli_error_name_file(err, path);
+    }
+    return status;
+}
+
 /* Returns the length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid. */
 static size_t utf8_sequence_length(const unsigned char *s, size_t available) {
     unsigned char c = s[0];

@@ -26,6 +26,14 @@ sq_status cli_load_model(const char *path, const char *tokenizer_path, const sq_
 /* Reads a UTF-8 text file, drops every '\r', and returns a NUL-terminated buffer the caller frees. */
 sq_status cli_read_text(const char *path, char **text, size_t *length, sq_error *err);
 
+/* Reads a text file as cli_read_text does and encodes it as one sequence (BOS as the tokenizer
+ * adds it by default, special-token text left as plain text). Errors name the file. The
+ * caller frees *ids. */
+sq_status cli_tokenize_file(const sq_model *model, const char *path, int32_t **ids, size_t *count, sq_error *err);
+
+/* Prefixes err's message with "'path': " so the user knows which file it is about. */
+void cli_error_name_file(sq_error *err, const char *path);
+
 /* Writes s as a JSON string literal (with quotes), escaping control characters; invalid UTF-8
  * bytes become U+FFFD so the output stays valid JSON. */
 void cli_json_string(FILE *out, const char *s, size_t length);

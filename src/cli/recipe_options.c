@@ -88,14 +88,8 @@ sq_status recipe_options_build(const recipe_options *o, const sq_model *model, s
         return sq_error_set(err, SQ_ERR_INVALID_ARG, "--gptq needs a calibration text: add --calib FILE");
     }
     if (o->gptq) {
-        char *text = NULL;
-        size_t length = 0;
         size_t count = 0;
-        sq_status status = cli_read_text(o->calib_path, &text, &length, err);
-        if (status == SQ_OK) {
-            status = sq_tokenizer_encode(model->tokenizer, text, length, -1, 0, calibration_tokens, &count, err);
-        }
-        free(text);
+        sq_status status = cli_tokenize_file(model, o->calib_path, calibration_tokens, &count, err);
         if (status != SQ_OK) {
             return status;
         }

@@ -16,6 +16,11 @@ sq_status sq_io_read_file(const char *path, uint8_t **data, size_t *size, sq_err
         return sq_error_set(err, SQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     }
 
+    struct stat info;
+    if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
+        fclose(file);
+        return sq_error_set(err, SQ_ERR_IO, "'%s' is not a regular file", path);
+    }
     if (fseek(file, 0, SEEK_END) != 0) {
         fclose(file);
         return sq_error_set(err, SQ_ERR_IO, "cannot seek in '%s': %s", path, strerror(errno));

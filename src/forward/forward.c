@@ -192,7 +192,7 @@ static sq_status check_batch(const sq_run_state *s, int32_t n_tokens, int32_t po
         return sq_error_set(err, SQ_ERR_INVALID_ARG, "invalid batch of %d tokens, expected 1 to %d", n_tokens,
                             s->max_batch);
     }
-    if (position < 0 || position + n_tokens > s->capacity) {
+    if (position < 0 || position > s->capacity - n_tokens) {
         return sq_error_set(err, SQ_ERR_INVALID_ARG,
                             "positions %d..%d exceed the context of %d tokens; shorten the prompt or the generation",
                             position, position + n_tokens - 1, s->capacity);

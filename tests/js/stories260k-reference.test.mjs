@@ -9,7 +9,7 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const shared = path.resolve(root, '../shared');
-const cli = path.join(root, 'build/native/spinquant');
+const cli = process.env.SQ_CLI ?? path.join(root, 'build/native/spinquant');
 const model = path.join(root, 'models/stories260K/stories260K.bin');
 const gguf = path.join(root, 'models/stories260K/stories260K.gguf');
 const tokenizer = path.join(root, 'models/stories260K/tok512.bin');
@@ -45,7 +45,9 @@ for (const [index, item] of greedyCases.entries()) {
     const out = runJson(['generate', model, '--tokenizer', tokenizer, '--prompt', item.prompt, '--temperature', '0',
       '--max-tokens', '256', '--json']);
     assert.deepEqual(out.prompt_tokens, item.prompt_tokens);
-    // The reference stops at BOS or after 256 tokens; the CLI stops at any control token.
-    assert.deepEqual(out.tokens, item.greedy_tokens);
+    // The reference ran llama2.c with 256 steps counting the prompt, so it holds fewer tokens
+    // after a longer prompt; every token it has must match.
+    assert.ok(item.greedy_tokens.length >= 200);
+    assert.deepEqual(out.tokens.slice(0, item.greedy_tokens.length), item.greedy_tokens);
   });
 }
