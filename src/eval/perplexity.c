@@ -35,7 +35,7 @@ sq_status sq_perplexity_evaluate(sq_run_state *state, const int32_t *tokens, siz
     if (max_windows > 0 && max_windows < n_windows) {
         n_windows = max_windows;
     }
-    /* Targets are read before the forward pass sees them, so validate every id up front. */
+    /* Targets are read before the forward pass validates them, so check every id up front. */
     for (int64_t i = 0; i < n_windows * window; i++) {
         if (tokens[i] < 0 || tokens[i] >= vocab_size) {
             return sq_error_set(err, SQ_ERR_INVALID_ARG, "token id %d at index %lld is outside the vocabulary of %d",
