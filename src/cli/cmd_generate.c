@@ -9,6 +9,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "forward/forward.h"
+#include "runtime/rt_generate.h"
+#include "spq/spq_reader.h"
 #include "sample/sampler.h"
 
 #define CLI_PREFILL_BATCH 32
@@ -119,6 +121,104 @@ static char *decode_all(const sq_tokenizer *tokenizer, int32_t previous, const i
     return text;
 }
 
+/* Streams the text of each token of the integer runtime to stdout. */
+typedef struct spq_printer {
+    const sq_tokenizer *tokenizer;
+    sq_token_decoder decoder;
+    int quiet;
+} spq_printer;
+
+static int print_token(void *user_data, int32_t token) {
+    spq_printer *p = user_data;
+    char piece[256];
+    size_t n = sq_token_decoder_push(&p->decoder, p->tokenizer, token, piece, sizeof(piece));
+    if (!p->quiet && n > 0) {
+        fwrite(piece, 1, n, stdout);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* generate for a .spq model: the integer runtime with the same options and output. */
+static int generate_spq(const char *path, const generate_options *o) {
+    sq_logger logger = cli_logger(o->verbose);
+    sq_error err = {0};
+    sq_rt_model *model = NULL;
+    sq_model shell = {0};
+    char *prompt_text = NULL;
+    int32_t *prompt = NULL;
+    size_t n_prompt = 0;
+    int32_t *generated = NULL;
+    int32_t n_generated = 0;
+    sq_threadpool *pool = NULL;
+    sq_rt_session *session = NULL;
+    sq_sampler sampler = {0};
+    sq_rt_generate_stats stats = {0};
+
+    sq_status status = sq_rt_model_load(path, &logger, &model, NULL, &err);
+    if (status == SQ_OK) {
+        shell.chat_template = model->spq.chat_template; /* build_prompt reads only the template */
+        status = build_prompt(&shell, o, &prompt_text, &err);
+    }
+    if (status == SQ_OK) {
+        status = sq_tokenizer_encode(model->spq.tokenizer, prompt_text, strlen(prompt_text), o->chat ? 0 : -1, 1, &prompt,
+                                     &n_prompt, &err);
+    }
+    if (status == SQ_OK && (n_prompt == 0 || n_prompt >= (size_t)model->spq.config.context_length)) {
+        status = sq_error_set(&err, SQ_ERR_INVALID_ARG, "the prompt has %zu tokens; expected 1 to %d", n_prompt,
+                              model->spq.config.context_length - 1);
+    }
+    if (status == SQ_OK) {
+        generated = malloc((size_t)o->max_tokens * sizeof(int32_t));
+        status = generated != NULL ? SQ_OK : sq_error_set(&err, SQ_ERR_NOMEM, "cannot allocate %d tokens", o->max_tokens);
+    }
+    if (status == SQ_OK) {
+        status = sq_threadpool_create(o->threads, &pool, &err);
+    }
+    if (status == SQ_OK) {
+        int64_t needed = (int64_t)n_prompt + o->max_tokens;
+        int32_t context = model->spq.config.context_length;
+        status = sq_rt_session_create(model, needed < context ? (int32_t)needed : context, CLI_PREFILL_BATCH, pool,
+                                      &session, &err);
+    }
+    if (status == SQ_OK) {
+        status = sq_sampler_init(&sampler, &o->sampler, model->spq.config.vocab_size, &err);
+    }
+    if (status == SQ_OK) {
+        spq_printer printer = {model->spq.tokenizer, {0}, o->json};
+        sq_token_decoder_init(&printer.decoder);
+        printer.decoder.previous_id = prompt[n_prompt - 1];
+        status = sq_rt_generate(session, &sampler, model->spq.tokenizer, prompt, n_prompt, o->max_tokens, print_token,
+                                &printer, generated, &n_generated, &stats, &err);
+        char piece[64];
+        size_t n = sq_token_decoder_flush(&printer.decoder, piece, sizeof(piece));
+        if (status == SQ_OK && !o->json) {
+            fwrite(piece, 1, n, stdout);
+            printf("\n");
+        }
+    }
+    if (status == SQ_OK && o->json) {
+        char *text = decode_all(model->spq.tokenizer, prompt[n_prompt - 1], generated, n_generated);
+        printf("{\"prompt_tokens\": ");
+        cli_json_ids(stdout, prompt, n_prompt);
+        printf(", \"tokens\": ");
+        cli_json_ids(stdout, generated, (size_t)n_generated);
+        printf(", \"text\": ");
+        cli_json_string(stdout, text != NULL ? text : "", text != NULL ? strlen(text) : 0);
+        printf(", \"tokens_per_second\": %.3f, \"runtime\": \"integer\"}\n",
+               stats.decode_seconds > 0 ? n_generated / stats.decode_seconds : 0.0);
+        free(text);
+    }
+    sq_sampler_free(&sampler);
+    sq_rt_session_free(session);
+    sq_threadpool_free(pool);
+    free(generated);
+    free(prompt);
+    free(prompt_text);
+    sq_rt_model_free(model);
+    return status == SQ_OK ? CLI_EXIT_OK : cli_report_error(&err);
+}
+
 int cmd_generate(int argc, char **argv) {
     generate_options o = {0};
     o.prompt = "";
@@ -147,6 +247,9 @@ int cmd_generate(int argc, char **argv) {
     int code = cli_parse_or_exit(argc, argv, usage, options, 13, positionals, 1, 1, &n_positionals);
     if (code >= 0) {
         return code;
+    }
+    if (sq_spq_is_spq_file(positionals[0])) {
+        return generate_spq(positionals[0], &o);
     }
 
     sq_logger logger = cli_logger(o.verbose);

@@ -17,6 +17,9 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text from a prompt"},
     {"eval", cmd_eval, "measure perplexity, optionally under simulated quantization"},
     {"rotate", cmd_rotate, "write a rotation file with random Hadamard or random orthogonal R1 and R2"},
+    {"calibrate", cmd_calibrate, "learn R1 and R2 by Cayley SGD on calibration text and write a rotation file"},
+    {"quantize", cmd_quantize, "write an integer .spq model (int4 weights) with a quantization recipe"},
+    {"bench", cmd_bench, "measure prefill and decode speed, time shares and memory"},
 };
 
 static void print_usage(void) {

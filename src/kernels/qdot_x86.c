@@ -1,0 +1,374 @@
+/* Integer kernels for x86 SSSE3 (16 bytes per vector) and AVX2 (32 bytes per vector).
+ *
+ * pmaddubsw multiplies unsigned bytes by signed bytes and adds adjacent pairs into int16 with
+ * saturation. The unsigned operand is the activation code (u8 in [0, 255] or u4 in [0, 15]),
+ * the signed one the weight code in [-8, 7], so a pair sum lies in [-4080, 3570] and never
+ * saturates. Pair sums are added in int16 for a bounded number of blocks (8 for u8 with AVX2,
+ * 4 for u8 with SSSE3; more for u4) so the int16 lanes cannot overflow, then widened to int32
+ * with pmaddwd by ones. Every step is exact, so the results equal the scalar reference.
+ *
+ * Functions carry target attributes, so this file builds without -mssse3/-mavx2 and qdot.c
+ * picks a variant after a run-time CPU check. Weight rows are used by up to four tokens at a
+ * time so each unpacked weight block serves several activation rows.
+ *
+ * The int8 × fp32 rows widen eight codes at a time (pmovsxbd, SSE4.1/AVX2), convert them
+ * exactly to fp32 and multiply-add without FMA into the eight lanes of the summation order. */
+#include "kernels/qdot_internal.h"
+
+#if SQ_QDOT_HAVE_X86
+
+#include <immintrin.h>
+
+#define SQ_TARGET_SSSE3 __attribute__((target("ssse3")))
+#define SQ_TARGET_AVX2 __attribute__((target("avx2")))
+#define SQ_TARGET_SSE41 __attribute__((target("sse4.1")))
+#define SQ_INLINE static inline __attribute__((always_inline))
+
+/* Tokens that share one pass over a weight row. */
+#define TOKEN_TILE 4
+
+/* ---- AVX2 ---- */
+
+/* Unpacks the 16 bytes of a q4 block into its 32 nibbles in element order. */
+SQ_TARGET_AVX2 SQ_INLINE __m256i avx2_unpack_nibbles(const uint8_t *block) {
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i packed = _mm_loadu_si128((const __m128i *)block);
+    __m128i low = _mm_and_si128(packed, mask);
+    __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(low), high, 1);
+}
+
+SQ_TARGET_AVX2 SQ_INLINE int32_t avx2_sum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* One group of one weight row for n_tokens tokens (a compile-time constant after inlining).
+ * u4 selects 4-bit activation codes; flush_blocks bounds the int16 accumulation. */
+SQ_TARGET_AVX2 SQ_INLINE void avx2_group(const uint8_t *weight_row, const uint8_t *const *act_rows, int n_tokens,
+                                         int u4, int32_t begin, int32_t end, int32_t *sums) {
+    const __m256i eight = _mm256_set1_epi8(8);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int flush_blocks = u4 ? 128 : 8;
+    int32_t simd_begin, simd_end;
+    sq_qdot_split_group(begin, end, &simd_begin, &simd_end);
+
+    __m256i acc32[TOKEN_TILE];
+    __m256i acc16[TOKEN_TILE];
+    for (int t = 0; t < n_tokens; t++) {
+        acc32[t] = _mm256_setzero_si256();
+        acc16[t] = _mm256_setzero_si256();
+    }
+    int pending = 0;
+    for (int32_t i = simd_begin; i < simd_end; i += SQ_Q4_BLOCK) {
+        __m256i w = _mm256_sub_epi8(avx2_unpack_nibbles(weight_row + i / 2), eight);
+        for (int t = 0; t < n_tokens; t++) {
+            __m256i a = u4 ? avx2_unpack_nibbles(act_rows[t] + i / 2)
+                           : _mm256_loadu_si256((const __m256i *)(act_rows[t] + i));
+            acc16[t] = _mm256_add_epi16(acc16[t], _mm256_maddubs_epi16(a, w));
+        }
+        if (++pending == flush_blocks) {
+            for (int t = 0; t < n_tokens; t++) {
+                acc32[t] = _mm256_add_epi32(acc32[t], _mm256_madd_epi16(acc16[t], ones));
+                acc16[t] = _mm256_setzero_si256();
+            }
+            pending = 0;
+        }
+    }
+    for (int t = 0; t < n_tokens; t++) {
+        acc32[t] = _mm256_add_epi32(acc32[t], _mm256_madd_epi16(acc16[t], ones));
+        sums[t] = avx2_sum_i32(acc32[t]);
+        if (simd_begin != begin || simd_end != end) {
+            sums[t] += u4 ? sq_qdot_edges_u4(weight_row, act_rows[t], begin, simd_begin, simd_end, end)
+                          : sq_qdot_edges_u8(weight_row, act_rows[t], begin, simd_begin, simd_end, end);
+        }
+    }
+}
+
+/* One group of four weight rows for one token: each activation block serves four weight
+ * blocks, which suits decoding one token at a time. */
+SQ_TARGET_AVX2 SQ_INLINE void avx2_group_rows(const uint8_t *const *weight_rows, const uint8_t *act_row, int u4,
+                                              int32_t begin, int32_t end, int32_t *sums) {
+    const __m256i eight = _mm256_set1_epi8(8);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int flush_blocks = u4 ? 128 : 8;
+    int32_t simd_begin, simd_end;
+    sq_qdot_split_group(begin, end, &simd_begin, &simd_end);
+
+    __m256i acc32[4], acc16[4];
+    for (int r = 0; r < 4; r++) {
+        acc32[r] = _mm256_setzero_si256();
+        acc16[r] = _mm256_setzero_si256();
+    }
+    int pending = 0;
+    for (int32_t i = simd_begin; i < simd_end; i += SQ_Q4_BLOCK) {
+        __m256i a = u4 ? avx2_unpack_nibbles(act_row + i / 2) : _mm256_loadu_si256((const __m256i *)(act_row + i));
+        for (int r = 0; r < 4; r++) {
+            __m256i w = _mm256_sub_epi8(avx2_unpack_nibbles(weight_rows[r] + i / 2), eight);
+            acc16[r] = _mm256_add_epi16(acc16[r], _mm256_maddubs_epi16(a, w));
+        }
+        if (++pending == flush_blocks) {
+            for (int r = 0; r < 4; r++) {
+                acc32[r] = _mm256_add_epi32(acc32[r], _mm256_madd_epi16(acc16[r], ones));
+                acc16[r] = _mm256_setzero_si256();
+            }
+            pending = 0;
+        }
+    }
+    int edges = simd_begin != begin || simd_end != end;
+    for (int r = 0; r < 4; r++) {
+        acc32[r] = _mm256_add_epi32(acc32[r], _mm256_madd_epi16(acc16[r], ones));
+        sums[r] = avx2_sum_i32(acc32[r]);
+        if (edges) {
+            sums[r] += u4 ? sq_qdot_edges_u4(weight_rows[r], act_row, begin, simd_begin, simd_end, end)
+                          : sq_qdot_edges_u8(weight_rows[r], act_row, begin, simd_begin, simd_end, end);
+        }
+    }
+}
+
+/* All groups of four weight rows r0 .. r0 + 3 for token t. */
+SQ_TARGET_AVX2 SQ_INLINE void avx2_rows(const sq_qdot_args *p, int32_t r0, int32_t t, int u4) {
+    const uint8_t *weight_rows[4];
+    for (int r = 0; r < 4; r++) {
+        weight_rows[r] = p->weights + (size_t)(r0 + r) * p->weight_stride;
+    }
+    const uint8_t *act_row = p->acts + (size_t)t * p->act_stride;
+    int32_t n_groups = p->cols / p->group;
+    int32_t *out = p->out + (size_t)t * p->out_stride;
+    for (int32_t g = 0; g < n_groups; g++) {
+        int32_t sums[4];
+        avx2_group_rows(weight_rows, act_row, u4, g * p->group, (g + 1) * p->group, sums);
+        for (int r = 0; r < 4; r++) {
+            out[(size_t)(r0 + r) * (size_t)n_groups + (size_t)g] = sums[r];
+        }
+    }
+}
+
+/* All groups of one weight row for the tokens t0 .. t0 + n_tokens - 1. */
+SQ_TARGET_AVX2 SQ_INLINE void avx2_row(const sq_qdot_args *p, int32_t r, int32_t t0, int n_tokens, int u4) {
+    const uint8_t *weight_row = p->weights + (size_t)r * p->weight_stride;
+    const uint8_t *act_rows[TOKEN_TILE];
+    for (int t = 0; t < n_tokens; t++) {
+        act_rows[t] = p->acts + (size_t)(t0 + t) * p->act_stride;
+    }
+    int32_t n_groups = p->cols / p->group;
+    for (int32_t g = 0; g < n_groups; g++) {
+        int32_t sums[TOKEN_TILE];
+        avx2_group(weight_row, act_rows, n_tokens, u4, g * p->group, (g + 1) * p->group, sums);
+        for (int t = 0; t < n_tokens; t++) {
+            p->out[(size_t)(t0 + t) * p->out_stride + (size_t)r * (size_t)n_groups + (size_t)g] = sums[t];
+        }
+    }
+}
+
+SQ_TARGET_AVX2 SQ_INLINE void avx2_run(const sq_qdot_args *p, int u4) {
+    if (p->batch < TOKEN_TILE) {
+        /* Few tokens: tiles of four rows per token, then the remaining rows one at a time. */
+        int32_t r = 0;
+        for (; r + 4 <= p->rows; r += 4) {
+            for (int32_t t = 0; t < p->batch; t++) {
+                avx2_rows(p, r, t, u4);
+            }
+        }
+        for (; r < p->rows; r++) {
+            for (int32_t t = 0; t < p->batch; t++) {
+                avx2_row(p, r, t, 1, u4);
+            }
+        }
+        return;
+    }
+    for (int32_t r = 0; r < p->rows; r++) {
+        int32_t t = 0;
+        for (; t + TOKEN_TILE <= p->batch; t += TOKEN_TILE) {
+            avx2_row(p, r, t, TOKEN_TILE, u4);
+        }
+        for (; t < p->batch; t++) {
+            avx2_row(p, r, t, 1, u4);
+        }
+    }
+}
+
+SQ_TARGET_AVX2 void sq_qdot_q4_u8_avx2(const sq_qdot_args *args) {
+    avx2_run(args, 0);
+}
+
+SQ_TARGET_AVX2 void sq_qdot_q4_u4_avx2(const sq_qdot_args *args) {
+    avx2_run(args, 1);
+}
+
+/* ---- SSSE3 ---- */
+
+/* The low (elements 0..15) and high (elements 16..31) nibbles of a q4 block. */
+SQ_TARGET_SSSE3 SQ_INLINE void ssse3_unpack_nibbles(const uint8_t *block, __m128i *low, __m128i *high) {
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i packed = _mm_loadu_si128((const __m128i *)block);
+    *low = _mm_and_si128(packed, mask);
+    *high = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+}
+
+SQ_TARGET_SSSE3 SQ_INLINE int32_t ssse3_sum_i32(__m128i s) {
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+SQ_TARGET_SSSE3 SQ_INLINE void ssse3_group(const uint8_t *weight_row, const uint8_t *const *act_rows, int n_tokens,
+                                           int u4, int32_t begin, int32_t end, int32_t *sums) {
+    const __m128i eight = _mm_set1_epi8(8);
+    const __m128i ones = _mm_set1_epi16(1);
+    /* Each block adds two pair sums per int16 lane. */
+    const int flush_blocks = u4 ? 64 : 4;
+    int32_t simd_begin, simd_end;
+    sq_qdot_split_group(begin, end, &simd_begin, &simd_end);
+
+    __m128i acc32[TOKEN_TILE];
+    __m128i acc16[TOKEN_TILE];
+    for (int t = 0; t < n_tokens; t++) {
+        acc32[t] = _mm_setzero_si128();
+        acc16[t] = _mm_setzero_si128();
+    }
+    int pending = 0;
+    for (int32_t i = simd_begin; i < simd_end; i += SQ_Q4_BLOCK) {
+        __m128i w_low, w_high;
+        ssse3_unpack_nibbles(weight_row + i / 2, &w_low, &w_high);
+        w_low = _mm_sub_epi8(w_low, eight);
+        w_high = _mm_sub_epi8(w_high, eight);
+        for (int t = 0; t < n_tokens; t++) {
+            __m128i a_low, a_high;
+            if (u4) {
+                ssse3_unpack_nibbles(act_rows[t] + i / 2, &a_low, &a_high);
+            } else {
+                a_low = _mm_loadu_si128((const __m128i *)(act_rows[t] + i));
+                a_high = _mm_loadu_si128((const __m128i *)(act_rows[t] + i + 16));
+            }
+            __m128i pairs = _mm_add_epi16(_mm_maddubs_epi16(a_low, w_low), _mm_maddubs_epi16(a_high, w_high));
+            acc16[t] = _mm_add_epi16(acc16[t], pairs);
+        }
+        if (++pending == flush_blocks) {
+            for (int t = 0; t < n_tokens; t++) {
+                acc32[t] = _mm_add_epi32(acc32[t], _mm_madd_epi16(acc16[t], ones));
+                acc16[t] = _mm_setzero_si128();
+            }
+            pending = 0;
+        }
+    }
+    for (int t = 0; t < n_tokens; t++) {
+        acc32[t] = _mm_add_epi32(acc32[t], _mm_madd_epi16(acc16[t], ones));
+        int32_t edges = u4 ? sq_qdot_edges_u4(weight_row, act_rows[t], begin, simd_begin, simd_end, end)
+                           : sq_qdot_edges_u8(weight_row, act_rows[t], begin, simd_begin, simd_end, end);
+        sums[t] = ssse3_sum_i32(acc32[t]) + edges;
+    }
+}
+
+SQ_TARGET_SSSE3 SQ_INLINE void ssse3_row(const sq_qdot_args *p, int32_t r, int32_t t0, int n_tokens, int u4) {
+    const uint8_t *weight_row = p->weights + (size_t)r * p->weight_stride;
+    const uint8_t *act_rows[TOKEN_TILE];
+    for (int t = 0; t < n_tokens; t++) {
+        act_rows[t] = p->acts + (size_t)(t0 + t) * p->act_stride;
+    }
+    int32_t n_groups = p->cols / p->group;
+    for (int32_t g = 0; g < n_groups; g++) {
+        int32_t sums[TOKEN_TILE];
+        ssse3_group(weight_row, act_rows, n_tokens, u4, g * p->group, (g + 1) * p->group, sums);
+        for (int t = 0; t < n_tokens; t++) {
+            p->out[(size_t)(t0 + t) * p->out_stride + (size_t)r * (size_t)n_groups + (size_t)g] = sums[t];
+        }
+    }
+}
+
+SQ_TARGET_SSSE3 SQ_INLINE void ssse3_run(const sq_qdot_args *p, int u4) {
+    for (int32_t r = 0; r < p->rows; r++) {
+        int32_t t = 0;
+        for (; t + TOKEN_TILE <= p->batch; t += TOKEN_TILE) {
+            ssse3_row(p, r, t, TOKEN_TILE, u4);
+        }
+        for (; t < p->batch; t++) {
+            ssse3_row(p, r, t, 1, u4);
+        }
+    }
+}
+
+SQ_TARGET_SSSE3 void sq_qdot_q4_u8_ssse3(const sq_qdot_args *args) {
+    ssse3_run(args, 0);
+}
+
+SQ_TARGET_SSSE3 void sq_qdot_q4_u4_ssse3(const sq_qdot_args *args) {
+    ssse3_run(args, 1);
+}
+
+/* ---- int8 × fp32 (see qdot.h): lane j of a row's accumulator sums the columns c ≡ j (mod 8) ---- */
+
+SQ_TARGET_AVX2 SQ_INLINE void avx2_i8_f32(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
+                                          int n_rows) {
+    __m256 acc[4];
+    for (int r = 0; r < n_rows; r++) {
+        acc[r] = _mm256_setzero_ps();
+    }
+    int32_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m256 xv = _mm256_loadu_ps(x + c);
+        for (int r = 0; r < n_rows; r++) {
+            __m128i bytes = _mm_loadl_epi64((const __m128i *)(codes + (size_t)r * stride + (size_t)c));
+            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(w, xv));
+        }
+    }
+    for (int r = 0; r < n_rows; r++) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc[r]);
+        y[r] = sq_dot_i8_f32_finish(lanes, codes + (size_t)r * stride, x, c, n);
+    }
+}
+
+SQ_TARGET_AVX2 void sq_dot_i8_f32_rows_avx2(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
+                                            int32_t n_rows) {
+    if (n_rows == 4) {
+        avx2_i8_f32(y, x, codes, stride, n, 4);
+        return;
+    }
+    for (int32_t r = 0; r < n_rows; r++) {
+        avx2_i8_f32(y + r, x, codes + (size_t)r * stride, stride, n, 1);
+    }
+}
+
+SQ_TARGET_SSE41 SQ_INLINE void sse41_i8_f32(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
+                                            int n_rows) {
+    __m128 low[4], high[4];
+    for (int r = 0; r < n_rows; r++) {
+        low[r] = _mm_setzero_ps();
+        high[r] = _mm_setzero_ps();
+    }
+    int32_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m128 x_low = _mm_loadu_ps(x + c);
+        __m128 x_high = _mm_loadu_ps(x + c + 4);
+        for (int r = 0; r < n_rows; r++) {
+            __m128i bytes = _mm_loadl_epi64((const __m128i *)(codes + (size_t)r * stride + (size_t)c));
+            __m128 w_low = _mm_cvtepi32_ps(_mm_cvtepi8_epi32(bytes));
+            __m128 w_high = _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_srli_si128(bytes, 4)));
+            low[r] = _mm_add_ps(low[r], _mm_mul_ps(w_low, x_low));
+            high[r] = _mm_add_ps(high[r], _mm_mul_ps(w_high, x_high));
+        }
+    }
+    for (int r = 0; r < n_rows; r++) {
+        float lanes[8];
+        _mm_storeu_ps(lanes, low[r]);
+        _mm_storeu_ps(lanes + 4, high[r]);
+        y[r] = sq_dot_i8_f32_finish(lanes, codes + (size_t)r * stride, x, c, n);
+    }
+}
+
+SQ_TARGET_SSE41 void sq_dot_i8_f32_rows_sse41(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
+                                              int32_t n_rows) {
+    if (n_rows == 4) {
+        sse41_i8_f32(y, x, codes, stride, n, 4);
+        return;
+    }
+    for (int32_t r = 0; r < n_rows; r++) {
+        sse41_i8_f32(y + r, x, codes + (size_t)r * stride, stride, n, 1);
+    }
+}
+
+#endif

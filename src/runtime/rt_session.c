@@ -1,0 +1,207 @@
+/* Creation and release of runtime sessions, and the windowed perplexity over them. */
+#include "runtime/rt_session.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/q4_layout.h"
+#include "runtime/rt_attention.h"
+
+static sq_status alloc_array(void **out, size_t count, size_t element, const char *name, size_t *total, sq_error *err) {
+    *out = calloc(count > 0 ? count : 1, element);
+    if (*out == NULL) {
+        return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate %zu bytes for the session's %s", count * element, name);
+    }
+    *total += count * element;
+    return SQ_OK;
+}
+
+sq_status sq_rt_session_create(const sq_rt_model *model, int32_t capacity, int32_t max_batch, sq_threadpool *pool,
+                               sq_rt_session **out, sq_error *err) {
+    const sq_config *c = &model->spq.config;
+    *out = NULL;
+    if (c->n_heads / c->n_kv_heads > SQ_RT_ATTENTION_MAX_GROUP) {
+        return sq_error_set(err, SQ_ERR_UNSUPPORTED, "%d query heads per KV head, more than the supported %d",
+                            c->n_heads / c->n_kv_heads, SQ_RT_ATTENTION_MAX_GROUP);
+    }
+    if (capacity <= 0 || max_batch <= 0 || capacity > c->context_length) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG,
+                            "invalid session size: capacity %d, batch %d; expected 1 to %d positions and a positive batch",
+                            capacity, max_batch, c->context_length);
+    }
+    sq_rt_session *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate the session");
+    }
+    s->model = model;
+    s->pool = pool;
+    s->capacity = capacity;
+    s->max_batch = max_batch;
+
+    size_t batch = (size_t)max_batch;
+    size_t dim = (size_t)c->dim;
+    size_t q_dim = (size_t)c->n_heads * (size_t)c->head_dim;
+    size_t kv_dim = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+    size_t hidden = (size_t)c->hidden_dim;
+    size_t widest = dim > q_dim ? dim : q_dim;
+    widest = widest > hidden ? widest : hidden;
+    size_t half = (size_t)c->head_dim / 2;
+    s->attention_tasks = 16 * sq_threadpool_size(pool);
+
+    /* The widest product output: q, k and v together, or gate and up together. */
+    size_t dots = 0;
+    for (int32_t l = 0; l < c->n_layers; l++) {
+        const sq_rt_layer *r = &model->layers[l];
+        size_t qkv = (size_t)r->wq.weights->rows * (size_t)r->wq.n_kernel_groups +
+                     (size_t)r->wk.weights->rows * (size_t)r->wk.n_kernel_groups +
+                     (size_t)r->wv.weights->rows * (size_t)r->wv.n_kernel_groups;
+        size_t mlp = (size_t)r->w_gate.weights->rows * (size_t)r->w_gate.n_kernel_groups +
+                     (size_t)r->w_up.weights->rows * (size_t)r->w_up.n_kernel_groups;
+        size_t o = (size_t)r->wo.weights->rows * (size_t)r->wo.n_kernel_groups;
+        size_t down = (size_t)r->w_down.weights->rows * (size_t)r->w_down.n_kernel_groups;
+        size_t widest_product = qkv > mlp ? qkv : mlp;
+        widest_product = widest_product > o ? widest_product : o;
+        widest_product = widest_product > down ? widest_product : down;
+        dots = dots > widest_product ? dots : widest_product;
+    }
+    size_t scratch = 1;
+    if (model->r3 != NULL) {
+        scratch += sq_hadamard_plan_scratch_floats(model->r3) + sq_hadamard_plan_scratch_floats(model->r4);
+    }
+    s->act.stride = widest > sq_q4_row_bytes((int64_t)widest) ? widest : sq_q4_row_bytes((int64_t)widest);
+
+    size_t total = 0;
+    sq_status status;
+    if ((status = alloc_array((void **)&s->x, batch * dim, sizeof(float), "residual stream", &total, err)) ||
+        (status = alloc_array((void **)&s->xb, batch * dim, sizeof(float), "normalized stream", &total, err)) ||
+        (status = alloc_array((void **)&s->q, batch * q_dim, sizeof(float), "queries", &total, err)) ||
+        (status = alloc_array((void **)&s->k, batch * kv_dim, sizeof(float), "keys", &total, err)) ||
+        (status = alloc_array((void **)&s->v, batch * kv_dim, sizeof(float), "values", &total, err)) ||
+        (status = alloc_array((void **)&s->attn, batch * q_dim, sizeof(float), "attention output", &total, err)) ||
+        (status = alloc_array((void **)&s->hb, batch * hidden, sizeof(float), "MLP gate", &total, err)) ||
+        (status = alloc_array((void **)&s->hb2, batch * hidden, sizeof(float), "MLP up", &total, err)) ||
+        (status = alloc_array((void **)&s->z, batch * dim, sizeof(float), "classifier input", &total, err)) ||
+        (status = alloc_array((void **)&s->scores, batch * (size_t)c->n_heads * (size_t)capacity, sizeof(float),
+                              "attention scores", &total, err)) ||
+        (status = alloc_array((void **)&s->logits, batch * (size_t)c->vocab_size, sizeof(float), "logits", &total, err)) ||
+        (status = alloc_array((void **)&s->rope_cos, (size_t)capacity * half, sizeof(float), "RoPE table", &total, err)) ||
+        (status = alloc_array((void **)&s->rope_sin, (size_t)capacity * half, sizeof(float), "RoPE table", &total, err)) ||
+        (status = alloc_array((void **)&s->head_scratch, (size_t)s->attention_tasks * SQ_RT_ATTENTION_TILE * (size_t)c->head_dim,
+                              sizeof(float), "attention scratch", &total, err)) ||
+        (status = alloc_array((void **)&s->hadamard_scratch, scratch, sizeof(float), "Hadamard scratch", &total, err)) ||
+        (status = alloc_array((void **)&s->act.codes, batch * s->act.stride, 1, "activation codes", &total, err)) ||
+        (status = alloc_array((void **)&s->act.scales, batch * widest, sizeof(float), "activation scales", &total, err)) ||
+        (status = alloc_array((void **)&s->act.zeros, batch * widest, sizeof(int32_t), "activation zero points", &total,
+                              err)) ||
+        (status = alloc_array((void **)&s->act.sums, batch * widest, sizeof(int32_t), "activation sums", &total, err)) ||
+        (status = alloc_array((void **)&s->dots, batch * dots, sizeof(int32_t), "integer sums", &total, err)) ||
+        (status = sq_rt_kv_cache_init(&s->kv, c, model->spq.settings.kv_bits, model->spq.settings.kv_clip, capacity,
+                                      err))) {
+        sq_rt_session_free(s);
+        return status;
+    }
+    s->allocated_bytes = total + s->kv.bytes;
+
+    /* Pair i of a head turns by position · theta^(-2i / head_dim), as in the fp32 path. */
+    for (int32_t pos = 0; pos < capacity; pos++) {
+        for (size_t i = 0; i < half; i++) {
+            double frequency = pow((double)c->rope_theta, -2.0 * (double)i / (double)c->head_dim);
+            double angle = (double)pos * frequency;
+            s->rope_cos[(size_t)pos * half + i] = (float)cos(angle);
+            s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
+        }
+    }
+    *out = s;
+    return SQ_OK;
+}
+
+void sq_rt_session_free(sq_rt_session *s) {
+    if (s == NULL) {
+        return;
+    }
+    free(s->x);
+    free(s->xb);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->attn);
+    free(s->hb);
+    free(s->hb2);
+    free(s->z);
+    free(s->scores);
+    free(s->logits);
+    free(s->rope_cos);
+    free(s->rope_sin);
+    free(s->head_scratch);
+    free(s->hadamard_scratch);
+    free(s->act.codes);
+    free(s->act.scales);
+    free(s->act.zeros);
+    free(s->act.sums);
+    free(s->dots);
+    sq_rt_kv_cache_free(&s->kv);
+    free(s);
+}
+
+size_t sq_rt_session_bytes(const sq_rt_session *s) {
+    return s->allocated_bytes;
+}
+
+sq_status sq_rt_perplexity(sq_rt_session *s, const int32_t *tokens, size_t n_tokens, int32_t window,
+                           int64_t max_windows, sq_perplexity_progress_fn progress, void *user_data,
+                           sq_perplexity_result *result, sq_error *err) {
+    int32_t vocab_size = s->model->spq.config.vocab_size;
+    if (window < 2) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG, "invalid window %d, expected at least 2 tokens", window);
+    }
+    if (window > s->capacity) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG, "window %d exceeds the session's context of %d tokens", window,
+                            s->capacity);
+    }
+    int64_t n_windows = (int64_t)(n_tokens / (size_t)window);
+    if (n_windows == 0) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG,
+                            "the text has %zu tokens, fewer than one window of %d; use a longer text or a smaller --window",
+                            n_tokens, window);
+    }
+    if (max_windows > 0 && max_windows < n_windows) {
+        n_windows = max_windows;
+    }
+
+    double total_nll = 0.0;
+    int64_t predicted = 0;
+    for (int64_t w = 0; w < n_windows; w++) {
+        const int32_t *window_tokens = tokens + w * window;
+        for (int32_t start = 0; start < window; start += s->max_batch) {
+            int32_t batch = window - start < s->max_batch ? window - start : s->max_batch;
+            sq_status status = sq_rt_forward(s, window_tokens + start, batch, start, SQ_LOGITS_ALL, err);
+            if (status != SQ_OK) {
+                return status;
+            }
+            /* Row b predicts the token at window position start + b + 1. */
+            for (int32_t b = 0; b < batch && start + b + 1 < window; b++) {
+                const float *row = s->logits + (int64_t)b * vocab_size;
+                double nll = sq_negative_log_likelihood(row, vocab_size, window_tokens[start + b + 1]);
+                if (!isfinite(nll)) {
+                    return sq_error_set(err, SQ_ERR_NUMERIC, "non-finite log-likelihood at window %lld, position %d",
+                                        (long long)w, start + b + 1);
+                }
+                total_nll += nll;
+                predicted++;
+            }
+        }
+        if (progress != NULL && progress(user_data, w + 1, n_windows, total_nll / (double)predicted) != 0) {
+            return sq_error_set(err, SQ_ERR_ABORTED, "evaluation cancelled after %lld of %lld windows",
+                                (long long)(w + 1), (long long)n_windows);
+        }
+    }
+
+    result->mean_nll = total_nll / (double)predicted;
+    result->ppl = exp(result->mean_nll);
+    result->n_tokens = (int64_t)n_tokens;
+    result->n_windows = n_windows;
+    result->n_predicted = predicted;
+    result->window = window;
+    return SQ_OK;
+}
