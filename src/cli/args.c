@@ -89,7 +89,9 @@ sq_status cli_parse(int argc, char **argv, int first, const cli_option *options,
 void cli_print_options(const cli_option *options, int n_options) {
     for (int i = 0; i < n_options; i++) {
         const char *value = options[i].kind == CLI_FLAG ? "" : options[i].kind == CLI_STRING ? " VALUE" : " N";
-        fprintf(stderr, "  %s%-8s %s\n", options[i].name, value, options[i].help);
+        char flag[64];
+        snprintf(flag, sizeof(flag), "%s%s", options[i].name, value);
+        fprintf(stderr, "  %-28s %s\n", flag, options[i].help);
     }
 }
 
