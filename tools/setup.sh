@@ -22,9 +22,10 @@ readonly SMOLLM2_BYTES=98362432
 readonly SHARED_MODELS="$root/../shared/models"
 
 # Debian packages that must be installed, checked with dpkg. ninja-build is optional for CMake
-# but faster, and fonts-dejavu-core gives headless Chromium a font for its screenshots.
+# but faster, fonts-dejavu-core gives headless Chromium a font for its screenshots, and
+# libclang-rt-19-dev has clang's libFuzzer and sanitizer runtimes (npm run fuzz).
 readonly DEBIAN_PACKAGES=(
-  emscripten clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 binaryen chromium ninja-build
+  emscripten clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-rt-19-dev binaryen chromium ninja-build
   fonts-dejavu-core
 )
 
@@ -152,6 +153,25 @@ PYTHON
   mv "$SMOLLM2_FILE.tmp" "$SMOLLM2_FILE"
 }
 
+# The TinyStories evaluation text is the first 40,000 bytes of the shared validation part, so
+# calibration uses everything after them: models/data/tinystories-calib.txt.
+prepare_calibration_text() {
+  local source="$root/../shared/data/tinystories/tinystories-valid-part.txt"
+  local target="models/data/tinystories-calib.txt"
+  if [[ ! -f "$source" ]]; then
+    log "no $source; skipping the TinyStories calibration text"
+    return
+  fi
+  local expected=$(( $(stat -c %s "$source") - 40000 ))
+  if [[ -f "$target" && $(stat -c %s "$target") -eq $expected ]]; then
+    return
+  fi
+  mkdir -p models/data
+  tail -c "+40001" "$source" > "$target.tmp"
+  mv "$target.tmp" "$target"
+  log "wrote $target ($expected bytes)"
+}
+
 print_summary() {
   cat <<EOF
 
@@ -177,6 +197,7 @@ main() {
   install_wasmtime
   copy_shared_models
   install_smollm2
+  prepare_calibration_text
   bash tools/build.sh
   log "done in $((SECONDS - start_seconds)) s"
 
