@@ -23,7 +23,7 @@ const models = {
     calib: path.join(shared, 'data/wikitext-2-raw/wiki.valid.raw'),
     window: 2048,
     calibWindow: 512,
-    calibSamples: 16,
+    calibSamples: 8,
   },
   stories260K: {
     args: [path.join(root, 'models/stories260K/stories260K.bin'), '--tokenizer', path.join(root, 'models/stories260K/tok512.bin')],
