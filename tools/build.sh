@@ -3,6 +3,8 @@
 #   build/native              native Release build: CLI build/native/spinquant, library, C tests
 #   build/wasi                WASI command-line module, written by CMake to dist/spinquant.wasm
 #   build/emscripten/VARIANT  ES module dist/spinquant-VARIANT.mjs and its .wasm
+#   build/asan                native build with AddressSanitizer and UBSan, only with SQ_SANITIZE=1
+#                             (SQ_SANITIZE=only builds just this one)
 # SQ_EMSCRIPTEN_VARIANTS picks the Emscripten variants (default: "simd pthread relaxed").
 # SQ_BUILD_JOBS sets the parallel job count (default: the number of processors).
 # Needs the Debian packages that tools/setup.sh installs.
@@ -58,6 +60,17 @@ build_emscripten() {
   cmake --build "$build_dir" --parallel "$jobs" --target spinquant_web
 }
 
+# build/asan: the native build with AddressSanitizer and UndefinedBehaviorSanitizer
+# (-DSQ_SANITIZE=ON) that tests/js/sanitizers.test.mjs runs the C tests and the CLI error tests
+# with. SQ_SANITIZE=1 builds it after the other targets, SQ_SANITIZE=only builds nothing else.
+# SQ_ASAN_BUILD_DIR names another folder for it.
+build_asan() {
+  local build_dir="${SQ_ASAN_BUILD_DIR:-build/asan}"
+  configure_once "$build_dir" cmake -DSQ_SANITIZE=ON
+  log "building $build_dir"
+  cmake --build "$build_dir" --parallel "$jobs"
+}
+
 print_sizes() {
   local file
   log "output sizes in bytes:"
@@ -70,11 +83,18 @@ print_sizes() {
 
 main() {
   local variant
+  if [[ "${SQ_SANITIZE:-0}" == "only" ]]; then
+    build_asan
+    return
+  fi
   build_native
   build_wasi
   for variant in $variants; do
     build_emscripten "$variant"
   done
+  if [[ "${SQ_SANITIZE:-0}" == "1" ]]; then
+    build_asan
+  fi
   print_sizes
 }
 

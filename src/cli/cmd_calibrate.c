@@ -1,5 +1,5 @@
-/* spinquant calibrate: learns R1 and R2 with Cayley SGD on calibration text and writes a
- * rotation file that eval, rotate's consumers and the exporters read. */
+/* spinquant calibrate: learns R1 and R2 with Cayley SGD on calibration text and writes them
+ * as a rotation file, which `spinquant eval --rotation FILE` and the recipe read. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +80,23 @@ static int report_progress(void *user_data, const sq_calibration_progress *p) {
     return sink->stop_after > 0 && sink->completed >= sink->stop_after;
 }
 
-/* Warns when the evaluation text is the calibration file or its first kilobyte occurs in the
- * calibration text, since perplexity on training text overstates the gain. */
-static void warn_overlap(const char *calibration_path, const char *calibration, const char *eval_path,
-                         const char *eval_text, size_t eval_length) {
+/* Returns 1 when the first OVERLAP_PROBE_BYTES of needle (or all of it, when shorter) occur
+ * in haystack. Both are NUL-terminated. */
+static int starts_inside(const char *needle, size_t needle_length, const char *haystack) {
+    size_t probe_length = needle_length < OVERLAP_PROBE_BYTES ? needle_length : OVERLAP_PROBE_BYTES;
+    char probe[OVERLAP_PROBE_BYTES + 1];
+    if (probe_length == 0) {
+        return 0;
+    }
+    memcpy(probe, needle, probe_length);
+    probe[probe_length] = '\0';
+    return strstr(haystack, probe) != NULL;
+}
+
+/* Warns when the evaluation text is the calibration file, or when the start of either text
+ * occurs in the other, since perplexity on training text overstates the gain. */
+static void warn_overlap(const char *calibration_path, const char *calibration, size_t calibration_length,
+                         const char *eval_path, const char *eval_text, size_t eval_length) {
     struct stat a;
     struct stat b;
     if (stat(calibration_path, &a) == 0 && stat(eval_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
@@ -91,20 +104,11 @@ static void warn_overlap(const char *calibration_path, const char *calibration, 
                         "than on unseen text\n");
         return;
     }
-    size_t probe_length = eval_length < OVERLAP_PROBE_BYTES ? eval_length : OVERLAP_PROBE_BYTES;
-    char *probe = malloc(probe_length + 1);
-    if (probe == NULL || probe_length == 0) {
-        free(probe);
-        return;
+    if (starts_inside(eval_text, eval_length, calibration) || starts_inside(calibration, calibration_length, eval_text)) {
+        fprintf(stderr, "spinquant: warning: the first %d bytes of one of --text and --eval-text occur in the other; "
+                        "the texts overlap, so the perplexity will look better than on unseen text\n",
+                OVERLAP_PROBE_BYTES);
     }
-    memcpy(probe, eval_text, probe_length);
-    probe[probe_length] = '\0';
-    if (strstr(calibration, probe) != NULL) {
-        fprintf(stderr, "spinquant: warning: the first %zu bytes of --eval-text occur in the calibration text; the "
-                        "two overlap, so the perplexity will look better than on unseen text\n",
-                probe_length);
-    }
-    free(probe);
 }
 
 /* Perplexity of the model file with the given rotation recipe and the run's bit widths. */
@@ -143,17 +147,12 @@ static sq_status evaluate(const calibrate_args *a, const char *model_path, sq_ro
 
 /* Tokenizes the evaluation text and compares random Hadamard with the learned rotations. */
 static sq_status compare_on_eval_text(const calibrate_args *a, const char *model_path, const sq_model *model,
-                                      const char *calibration_text, sq_threadpool *pool, const sq_logger *logger,
-                                      double *hadamard_ppl, double *learned_ppl, sq_error *err) {
-    char *text = NULL;
-    size_t length = 0;
+                                      const char *eval_text, size_t eval_length, sq_threadpool *pool,
+                                      const sq_logger *logger, double *hadamard_ppl, double *learned_ppl,
+                                      sq_error *err) {
     int32_t *ids = NULL;
     size_t count = 0;
-    sq_status status = cli_read_text(a->eval_text_path, &text, &length, err);
-    if (status == SQ_OK) {
-        warn_overlap(a->text_path, calibration_text, a->eval_text_path, text, length);
-        status = sq_tokenizer_encode(model->tokenizer, text, length, -1, 0, &ids, &count, err);
-    }
+    sq_status status = sq_tokenizer_encode(model->tokenizer, eval_text, eval_length, -1, 0, &ids, &count, err);
     if (status == SQ_OK) {
         status = evaluate(a, model_path, SQ_ROTATION_HADAMARD, NULL, ids, count, pool, logger, hadamard_ppl, err);
     }
@@ -167,7 +166,6 @@ static sq_status compare_on_eval_text(const calibrate_args *a, const char *model
                (unsigned long long)a->seed, *hadamard_ppl, *learned_ppl);
     }
     free(ids);
-    free(text);
     return status;
 }
 
@@ -273,6 +271,8 @@ int cmd_calibrate(int argc, char **argv) {
     sq_error err = {0};
     char *text = NULL;
     size_t length = 0;
+    char *eval_text = NULL;
+    size_t eval_length = 0;
     sq_model model = {0};
     int32_t *ids = NULL;
     size_t count = 0;
@@ -283,6 +283,12 @@ int cmd_calibrate(int argc, char **argv) {
     sq_calibration_options calibration = build_options(&a);
 
     sq_status status = cli_read_text(a.text_path, &text, &length, &err);
+    if (status == SQ_OK && a.eval_text_path != NULL) {
+        status = cli_read_text(a.eval_text_path, &eval_text, &eval_length, &err);
+        if (status == SQ_OK) {
+            warn_overlap(a.text_path, text, length, a.eval_text_path, eval_text, eval_length);
+        }
+    }
     if (status == SQ_OK) {
         status = cli_load_model(positionals[0], a.tokenizer_path, &logger, &model, &err);
     }
@@ -318,8 +324,8 @@ int cmd_calibrate(int argc, char **argv) {
     double hadamard_ppl = 0.0;
     double learned_ppl = 0.0;
     if (status == SQ_OK && a.eval_text_path != NULL) {
-        status = compare_on_eval_text(&a, positionals[0], &model, text, pool, &logger, &hadamard_ppl, &learned_ppl,
-                                      &err);
+        status = compare_on_eval_text(&a, positionals[0], &model, eval_text, eval_length, pool, &logger,
+                                      &hadamard_ppl, &learned_ppl, &err);
     }
     if (status == SQ_OK && a.json) {
         printf("{\"out\": ");
@@ -345,6 +351,7 @@ int cmd_calibrate(int argc, char **argv) {
     free(ids);
     sq_model_free(&model);
     free(text);
+    free(eval_text);
     if (status == SQ_ERR_ABORTED) {
         return CLI_EXIT_FAILURE;
     }

@@ -1,4 +1,5 @@
-/* Checked whole-file read and atomic write. */
+/* Checked whole-file read and atomic write. Under WASI, a failed open of a path outside the
+ * runtime's preopened directories gets a hint naming the --dir flag to add. */
 #include "core/io.h"
 
 #include <errno.h>
@@ -7,13 +8,69 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#ifdef __wasi__
+#include <wasi/libc-find-relpath.h>
+
+/* Longest path the preopen lookup below resolves; longer paths get the hint without a lookup. */
+#define IO_WASI_PATH_MAX 1024
+
+/* Returns 1 when an open of path that failed with open_errno was probably refused because the
+ * path lies outside every preopened directory. A missing file inside a preopened directory
+ * returns 0, so its message stays the same as in a native build. wasi-libc stores the preopen
+ * "." (and "/") as the empty prefix, which matches every path, so an absolute path that
+ * matches only that prefix counts as outside. */
+static int io_wasi_outside_preopens(const char *path, int open_errno) {
+    if (open_errno == ENOTCAPABLE || open_errno == EPERM) {
+        return 1;
+    }
+    if (open_errno != ENOENT) {
+        return 0;
+    }
+    const char *prefix = NULL;
+    char buffer[IO_WASI_PATH_MAX];
+    char *relative = buffer;
+    if (__wasilibc_find_relpath(path, &prefix, &relative, sizeof(buffer)) < 0) {
+        return 1;
+    }
+    return path[0] == '/' && prefix != NULL && prefix[0] == '\0';
+}
+
+/* Writes " (hint)" naming the folder of path into hint, or "" when the hint does not apply. */
+static void io_open_hint(const char *path, int open_errno, char *hint, size_t hint_size) {
+    hint[0] = '\0';
+    if (!io_wasi_outside_preopens(path, open_errno)) {
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    int folder_length = slash == NULL ? 1 : slash == path ? 1 : (int)(slash - path);
+    const char *folder = slash == NULL ? "." : path;
+    snprintf(hint, hint_size,
+             " (under WASI only preopened directories are visible: add --dir %.*s to the runtime command)",
+             folder_length, folder);
+}
+#else
+/* Native builds and Emscripten see the whole file system (or MEMFS): no hint. */
+static void io_open_hint(const char *path, int open_errno, char *hint, size_t hint_size) {
+    (void)path;
+    (void)open_errno;
+    (void)hint_size;
+    hint[0] = '\0';
+}
+#endif
+
+/* Room for the hint plus the folder it names; sq_error_set truncates longer messages. */
+#define IO_HINT_MAX 256
+
 sq_status sq_io_read_file(const char *path, uint8_t **data, size_t *size, sq_error *err) {
     *data = NULL;
     *size = 0;
 
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
-        return sq_error_set(err, SQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+        int open_errno = errno;
+        char hint[IO_HINT_MAX];
+        io_open_hint(path, open_errno, hint, sizeof(hint));
+        return sq_error_set(err, SQ_ERR_IO, "cannot open '%s': %s%s", path, strerror(open_errno), hint);
     }
 
     struct stat info;
@@ -63,7 +120,10 @@ sq_status sq_io_write_file_atomic(const char *path, const void *data, size_t siz
 
     FILE *file = fopen(temp_path, "wb");
     if (file == NULL) {
-        sq_error_set(err, SQ_ERR_IO, "cannot create '%s': %s", temp_path, strerror(errno));
+        int open_errno = errno;
+        char hint[IO_HINT_MAX];
+        io_open_hint(temp_path, open_errno, hint, sizeof(hint));
+        sq_error_set(err, SQ_ERR_IO, "cannot create '%s': %s%s", temp_path, strerror(open_errno), hint);
         free(temp_path);
         return SQ_ERR_IO;
     }

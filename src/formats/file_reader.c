@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#define FILE_READ_CHUNK_BYTES ((size_t)64 << 20)
+
 sq_status sq_file_reader_open(sq_file_reader *reader, const char *path, sq_error *err) {
     memset(reader, 0, sizeof(*reader));
 
@@ -62,11 +64,19 @@ sq_status sq_file_reader_read(sq_file_reader *reader, void *destination, uint64_
         return SQ_OK;
     }
 
-    size_t got = fread(destination, 1, (size_t)size, reader->file);
-    if (got != (size_t)size) {
-        return sq_error_set(err, SQ_ERR_IO, "read error in '%s': %s at offset %llu returned %zu of %llu bytes",
-                            reader->path, item, (unsigned long long)reader->position, got,
-                            (unsigned long long)size);
+    /* Chunked because the wasmtime runtime (version 51) fails a single WASI read of 128 MiB or
+     * more, which one large tensor needs. */
+    uint8_t *bytes = destination;
+    uint64_t done = 0;
+    while (done < size) {
+        size_t chunk = size - done < FILE_READ_CHUNK_BYTES ? (size_t)(size - done) : FILE_READ_CHUNK_BYTES;
+        size_t got = fread(bytes + done, 1, chunk, reader->file);
+        done += got;
+        if (got != chunk) {
+            return sq_error_set(err, SQ_ERR_IO, "read error in '%s': %s at offset %llu returned %llu of %llu bytes",
+                                reader->path, item, (unsigned long long)reader->position, (unsigned long long)done,
+                                (unsigned long long)size);
+        }
     }
     reader->position += size;
     return SQ_OK;

@@ -194,8 +194,8 @@ static sq_status check_batch(const sq_run_state *s, int32_t n_tokens, int32_t po
     }
     if (position < 0 || position > s->capacity - n_tokens) {
         return sq_error_set(err, SQ_ERR_INVALID_ARG,
-                            "positions %d..%d exceed the context of %d tokens; shorten the prompt or the generation",
-                            position, position + n_tokens - 1, s->capacity);
+                            "positions %d..%lld exceed the context of %d tokens; shorten the prompt or the generation",
+                            position, (long long)position + n_tokens - 1, s->capacity);
     }
     return SQ_OK;
 }

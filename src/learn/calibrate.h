@@ -8,8 +8,8 @@
  *     lr·½·(1 + cos(π·i/iterations)), with no warm-up and no momentum.
  *
  * Robustness: a NaN or Inf loss, gradient or update restores the last rotations whose loss
- * was finite, halves the learning rate and retries the iteration; more than max_failures
- * failures in a row end the run with SQ_ERR_NUMERIC. A rotation whose orthogonality error
+ * was finite, halves the learning rate and retries the iteration. After more than
+ * max_failures failures in a row the run ends with SQ_ERR_NUMERIC. A rotation whose orthogonality error
  * max|RᵀR − I| exceeds orthogonality_tolerance is re-orthonormalized by QR.
  *
  * Determinism: every product sums in a fixed order for any thread count and the loop draws

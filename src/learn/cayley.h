@@ -7,9 +7,9 @@
  *   R ← R·(I + α/2·A)⁻¹·(I − α/2·A).
  * To first order this is R − α·R·A = R − α/2·(G − R·Gᵀ·R), a descent direction, and the
  * Cayley factor is orthogonal, so R stays orthogonal up to rounding. The reference computes
- * the same transform from the transposed side (its W is A, its iterate Rᵀ) with five
- * fixed-point iterations; here the factor comes from an exact LU solve in double, so no
- * drift accumulates. sq_cayley_reorthonormalize (QR) is the remedy when it does. */
+ * the same transform from the transposed side (its W is A and its iterate Rᵀ) with five
+ * fixed-point iterations. Here an LU solve in double gives the factor exactly, so no drift
+ * accumulates. sq_cayley_reorthonormalize (QR) is the remedy when it does. */
 #ifndef SQ_LEARN_CAYLEY_H
 #define SQ_LEARN_CAYLEY_H
 

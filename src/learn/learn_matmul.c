@@ -1,22 +1,23 @@
 /* Double-precision products for rotation learning, with the summation orders stated in
- * learn_matmul.h. The kernels use GCC/Clang vector extensions of four doubles. */
+ * learn_matmul.h. The kernels use GCC/Clang vector extensions of eight doubles, which the
+ * compiler splits into narrower registers on targets without 512-bit vectors. */
 #include "learn/learn_matmul.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef double v4d __attribute__((vector_size(32)));
-typedef float v4f __attribute__((vector_size(16)));
+typedef double v8d __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
 
 /* Unaligned loads and stores; macros because returning a vector type by value changes the
  * calling convention between instruction sets. */
-#define LOAD_V4D(dst, p) memcpy(&(dst), (p), sizeof(v4d))
-#define STORE_V4D(p, src) memcpy((p), &(src), sizeof(v4d))
-#define LOAD_V4F_AS_V4D(dst, p)                                                                    \
+#define LOAD_V8D(dst, p) memcpy(&(dst), (p), sizeof(v8d))
+#define STORE_V8D(p, src) memcpy((p), &(src), sizeof(v8d))
+#define LOAD_V8F_AS_V8D(dst, p)                                                                    \
     do {                                                                                           \
-        v4f narrow_;                                                                               \
-        memcpy(&narrow_, (p), sizeof(v4f));                                                        \
-        (dst) = __builtin_convertvector(narrow_, v4d);                                             \
+        v8f narrow_;                                                                               \
+        memcpy(&narrow_, (p), sizeof(v8f));                                                        \
+        (dst) = __builtin_convertvector(narrow_, v8d);                                             \
     } while (0)
 
 enum {
@@ -28,23 +29,23 @@ enum {
 
 /* ---- nt: y = x·wᵀ ---- */
 
-static inline double finish_dot(v4d acc, const double *a, const double *b, int32_t begin, int32_t n) {
-    double lanes[4];
+static inline double finish_dot(v8d acc, const double *a, const double *b, int32_t begin, int32_t n) {
+    double lanes[8];
     memcpy(lanes, &acc, sizeof(lanes));
     for (int32_t i = begin, j = 0; i < n; i++, j++) {
         lanes[j] += a[i] * b[i];
     }
-    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
 static double dot_f64(const double *a, const double *b, int32_t n) {
-    v4d acc = {0, 0, 0, 0};
+    v8d acc = {0};
     int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4d u;
-        v4d v;
-        LOAD_V4D(u, a + i);
-        LOAD_V4D(v, b + i);
+    for (; i + 8 <= n; i += 8) {
+        v8d u;
+        v8d v;
+        LOAD_V8D(u, a + i);
+        LOAD_V8D(v, b + i);
         acc += u * v;
     }
     return finish_dot(acc, a, b, i, n);
@@ -56,17 +57,17 @@ static void dot_2x4(double *y0, double *y1, const double *x0, const double *x1, 
     const double *w1 = w + n;
     const double *w2 = w + 2 * (int64_t)n;
     const double *w3 = w + 3 * (int64_t)n;
-    v4d a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0};
-    v4d a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+    v8d a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0};
+    v8d a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
     int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4d u0, u1, v0, v1, v2, v3;
-        LOAD_V4D(u0, x0 + i);
-        LOAD_V4D(u1, x1 + i);
-        LOAD_V4D(v0, w0 + i);
-        LOAD_V4D(v1, w1 + i);
-        LOAD_V4D(v2, w2 + i);
-        LOAD_V4D(v3, w3 + i);
+    for (; i + 8 <= n; i += 8) {
+        v8d u0, u1, v0, v1, v2, v3;
+        LOAD_V8D(u0, x0 + i);
+        LOAD_V8D(u1, x1 + i);
+        LOAD_V8D(v0, w0 + i);
+        LOAD_V8D(v1, w1 + i);
+        LOAD_V8D(v2, w2 + i);
+        LOAD_V8D(v3, w3 + i);
         a00 += u0 * v0;
         a01 += u0 * v1;
         a02 += u0 * v2;
@@ -195,20 +196,16 @@ typedef struct nn_task {
     int32_t out;
 } nn_task;
 
-/* Loads w[k][j..j+16) as four double vectors. */
-#define LOAD_W16(t, k, j, w0, w1, w2, w3)                                                          \
+/* Loads w[k][j..j+16) as two double vectors. */
+#define LOAD_W16(t, k, j, w0, w1)                                                                  \
     do {                                                                                           \
         int64_t offset_ = (int64_t)(k) * (t)->out + (j);                                           \
         if ((t)->w64 != NULL) {                                                                    \
-            LOAD_V4D(w0, (t)->w64 + offset_);                                                      \
-            LOAD_V4D(w1, (t)->w64 + offset_ + 4);                                                  \
-            LOAD_V4D(w2, (t)->w64 + offset_ + 8);                                                  \
-            LOAD_V4D(w3, (t)->w64 + offset_ + 12);                                                 \
+            LOAD_V8D(w0, (t)->w64 + offset_);                                                      \
+            LOAD_V8D(w1, (t)->w64 + offset_ + 8);                                                  \
         } else {                                                                                   \
-            LOAD_V4F_AS_V4D(w0, (t)->w32 + offset_);                                               \
-            LOAD_V4F_AS_V4D(w1, (t)->w32 + offset_ + 4);                                           \
-            LOAD_V4F_AS_V4D(w2, (t)->w32 + offset_ + 8);                                           \
-            LOAD_V4F_AS_V4D(w3, (t)->w32 + offset_ + 12);                                          \
+            LOAD_V8F_AS_V8D(w0, (t)->w32 + offset_);                                               \
+            LOAD_V8F_AS_V8D(w1, (t)->w32 + offset_ + 8);                                           \
         }                                                                                          \
     } while (0)
 
@@ -220,47 +217,43 @@ static inline double w_at(const nn_task *t, int32_t k, int32_t j) {
 /* Adds Σ_{k0 <= k < k1} x[r][k]·w[k][j..j+16) to y[r][j..j+16) for `count` rows from r (1 to 4),
  * starting from 0 when k0 is 0. The running sums stay in registers across the block. */
 static void nn_block(const nn_task *t, int32_t r, int32_t count, int32_t j, int32_t k0, int32_t k1) {
-    v4d acc[4][4];
+    v8d acc[4][2];
     for (int32_t i = 0; i < count; i++) {
         double *yr = t->y + (int64_t)(r + i) * t->out + j;
-        for (int q = 0; q < 4; q++) {
+        for (int q = 0; q < 2; q++) {
             if (k0 == 0) {
-                acc[i][q] = (v4d){0, 0, 0, 0};
+                acc[i][q] = (v8d){0};
             } else {
-                LOAD_V4D(acc[i][q], yr + 4 * q);
+                LOAD_V8D(acc[i][q], yr + 8 * q);
             }
         }
     }
     const double *x0 = t->x + (int64_t)r * t->in;
     if (count == 4) {
         for (int32_t k = k0; k < k1; k++) {
-            v4d w0, w1, w2, w3;
-            LOAD_W16(t, k, j, w0, w1, w2, w3);
+            v8d w0, w1;
+            LOAD_W16(t, k, j, w0, w1);
             for (int i = 0; i < 4; i++) {
                 double xv = x0[(int64_t)i * t->in + k];
                 acc[i][0] += xv * w0;
                 acc[i][1] += xv * w1;
-                acc[i][2] += xv * w2;
-                acc[i][3] += xv * w3;
             }
         }
     } else {
         for (int32_t k = k0; k < k1; k++) {
-            v4d w0, w1, w2, w3;
-            LOAD_W16(t, k, j, w0, w1, w2, w3);
+            v8d w0, w1;
+            LOAD_W16(t, k, j, w0, w1);
             for (int32_t i = 0; i < count; i++) {
                 double xv = x0[(int64_t)i * t->in + k];
                 acc[i][0] += xv * w0;
                 acc[i][1] += xv * w1;
-                acc[i][2] += xv * w2;
-                acc[i][3] += xv * w3;
             }
         }
     }
     for (int32_t i = 0; i < count; i++) {
         double *yr = t->y + (int64_t)(r + i) * t->out + j;
-        for (int q = 0; q < 4; q++) {
-            STORE_V4D(yr + 4 * q, acc[i][q]);
+        for (int q = 0; q < 2; q++) {
+            STORE_V8D(yr + 8 * q, acc[i][q]);
         }
     }
 }
@@ -274,27 +267,27 @@ static void nn_single(const nn_task *t, int32_t r, int32_t j) {
     t->y[(int64_t)r * t->out + j] = sum;
 }
 
-/* Blocks of the inner dimension keep a (NN_K_BLOCK, 16) slice of w in cache while every row
- * of x uses it. */
+/* The inner dimension is cut into blocks, the outermost loop, so that a (rows, NN_K_BLOCK)
+ * slice of x stays in cache while every column tile of the task uses it. */
 static void nn_task_run(void *context, int task_index, int n_tasks) {
     const nn_task *t = context;
     int32_t tiles = (t->out + NN_COLUMN_TILE - 1) / NN_COLUMN_TILE;
     int32_t tile_begin = (int32_t)((int64_t)tiles * task_index / n_tasks);
     int32_t tile_end = (int32_t)((int64_t)tiles * (task_index + 1) / n_tasks);
-    for (int32_t tile = tile_begin; tile < tile_end; tile++) {
-        int32_t j = tile * NN_COLUMN_TILE;
-        if (j + NN_COLUMN_TILE > t->out) {
-            for (int32_t r = 0; r < t->rows; r++) {
-                for (int32_t jj = j; jj < t->out; jj++) {
-                    nn_single(t, r, jj);
-                }
+    int32_t full_end = tile_end;
+    if (tile_end == tiles && t->out % NN_COLUMN_TILE != 0) {
+        full_end = tile_end - 1;
+        for (int32_t r = 0; r < t->rows; r++) {
+            for (int32_t jj = full_end * NN_COLUMN_TILE; jj < t->out; jj++) {
+                nn_single(t, r, jj);
             }
-            continue;
         }
-        for (int32_t k0 = 0; k0 < t->in; k0 += NN_K_BLOCK) {
-            int32_t k1 = t->in - k0 < NN_K_BLOCK ? t->in : k0 + NN_K_BLOCK;
+    }
+    for (int32_t k0 = 0; k0 < t->in; k0 += NN_K_BLOCK) {
+        int32_t k1 = t->in - k0 < NN_K_BLOCK ? t->in : k0 + NN_K_BLOCK;
+        for (int32_t tile = tile_begin; tile < full_end; tile++) {
             for (int32_t r = 0; r < t->rows; r += 4) {
-                nn_block(t, r, t->rows - r < 4 ? t->rows - r : 4, j, k0, k1);
+                nn_block(t, r, t->rows - r < 4 ? t->rows - r : 4, tile * NN_COLUMN_TILE, k0, k1);
             }
         }
     }
@@ -333,30 +326,26 @@ typedef struct tn_task {
 
 /* c[i][j..j+16) += Σ_t a[t][i]·b[t][j..j+16) for TN_ROW_TILE consecutive i. */
 static void tn_block(const tn_task *t, int32_t i, int32_t j) {
-    v4d acc[TN_ROW_TILE][4];
+    v8d acc[TN_ROW_TILE][2];
     for (int ii = 0; ii < TN_ROW_TILE; ii++) {
-        for (int q = 0; q < 4; q++) {
-            LOAD_V4D(acc[ii][q], t->c + (int64_t)(i + ii) * t->n + j + 4 * q);
+        for (int q = 0; q < 2; q++) {
+            LOAD_V8D(acc[ii][q], t->c + (int64_t)(i + ii) * t->n + j + 8 * q);
         }
     }
     for (int32_t r = 0; r < t->rows; r++) {
         const double *ar = t->a + (int64_t)r * t->m + i;
         const double *br = t->b + (int64_t)r * t->n + j;
-        v4d b0, b1, b2, b3;
-        LOAD_V4D(b0, br);
-        LOAD_V4D(b1, br + 4);
-        LOAD_V4D(b2, br + 8);
-        LOAD_V4D(b3, br + 12);
+        v8d b0, b1;
+        LOAD_V8D(b0, br);
+        LOAD_V8D(b1, br + 8);
         for (int ii = 0; ii < TN_ROW_TILE; ii++) {
             acc[ii][0] += ar[ii] * b0;
             acc[ii][1] += ar[ii] * b1;
-            acc[ii][2] += ar[ii] * b2;
-            acc[ii][3] += ar[ii] * b3;
         }
     }
     for (int ii = 0; ii < TN_ROW_TILE; ii++) {
-        for (int q = 0; q < 4; q++) {
-            STORE_V4D(t->c + (int64_t)(i + ii) * t->n + j + 4 * q, acc[ii][q]);
+        for (int q = 0; q < 2; q++) {
+            STORE_V8D(t->c + (int64_t)(i + ii) * t->n + j + 8 * q, acc[ii][q]);
         }
     }
 }

@@ -6,9 +6,9 @@
  *   tn: c (m, n) += aᵀ · b with a (rows, m), b (rows, n)     (a sum of outer products)
  * Every output element is summed in one fixed order that depends on neither the tiling nor
  * the thread count, so the results are the same for any number of threads:
- *   nt: four interleaved partial sums (lane j takes the elements i ≡ j mod 4 of the first
- *       4·⌊in/4⌋, the tail elements go to lanes 0, 1, 2 in order), reduced as
- *       (l0 + l1) + (l2 + l3);
+ *   nt: eight interleaved partial sums (lane j takes the elements i ≡ j mod 8 of the first
+ *       8·⌊in/8⌋, the tail elements go to lanes 0, 1, ... in order), reduced as
+ *       ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7));
  *   nn: one running sum over the inner index in increasing order, starting from 0;
  *   tn: one running sum over rows in increasing order, starting from the value in c.
  * The build turns off floating-point contraction, so no multiply-add is fused.

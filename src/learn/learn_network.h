@@ -16,22 +16,25 @@
  * explicitly for one layer at a time, RTN fake-quantized (per output row, symmetric, no
  * clipping search), and the rotation gradients follow from dL/dW' by the chain rule; the
  * embedding and the classifier are never quantized.
- * Quantizers (straight-through, so their backward pass is the identity) sit where the
- * evaluation pipeline (pipeline/fake_quant.h) puts them: per-token activations at the q/k/v
- * and gate/up inputs, the o_proj input in groups of head_dim, the down_proj input after R4;
- * keys after RoPE and R3, and values, per token in groups of head_dim; queries and the
- * classifier input stay unquantized. Loss: the mean next-token cross-entropy over positions
- * 0..n-2 of the window, which starts at position 0 (an empty KV cache).
+ * The quantizers are straight-through, so their backward pass is the identity. They sit where
+ * the evaluation pipeline (pipeline/fake_quant.h) puts them:
+ *   - activations per token at the q/k/v and gate/up inputs, at the o_proj input in groups
+ *     of head_dim, and at the down_proj input after R4;
+ *   - keys after RoPE and R3, and values, per token in groups of head_dim;
+ *   - queries and the classifier input stay unquantized.
+ * The loss is the mean next-token cross-entropy over positions 0..n-2 of the window, which
+ * starts at position 0 (an empty KV cache).
  *
- * Memory (doubles unless stated; T = tokens per window, D = dim, Q = n_heads·head_dim,
+ * Memory, in doubles (T = tokens per window, D = dim, Q = n_heads·head_dim,
  * K = n_kv_heads·head_dim, H = hidden_dim, L = n_layers, V = vocab_size):
- *   - layer inputs kept for the backward pass: (L + 1)·T·D;
+ *   - the input of every layer, kept for the backward pass: (L + 1)·T·D;
  *   - one layer's activations, recomputed layer by layer during the backward pass:
- *     T·(3D + 2Q + 3K + 3H + 3) + n_heads·T²;
- *   - gradient and scratch buffers: about T·(4D + 2Q + 2K + 3H) + 32·V;
- *   - with weight quantization, one layer's effective weights, their gradients and double
- *     copies of its frozen weights: 3·(2Q·D + 2K·D + 3H·D) plus D² and K·D.
- * For SmolLM2-135M at T = 256 that is roughly 36 MB of layer inputs and 40 MB for the rest. */
+ *     T·(5D + 2Q + 3K + 3H + 2) + n_heads·T², so the attention weights grow with T²;
+ *   - gradient and scratch buffers: about T·(8D + Q + 2K + 3H) + 32·V;
+ *   - with weight quantization, one layer's effective weights and their gradients, 2·P with
+ *     P = 2Q·D + 2K·D + 3H·D, plus about 3·D·max(D, Q, H) of products.
+ * sq_learn_network_bytes reports the total: 93 MB for SmolLM2-135M at T = 256 (37 MB of it
+ * layer inputs) and 9.5 MB for stories260K at T = 256. */
 #ifndef SQ_LEARN_LEARN_NETWORK_H
 #define SQ_LEARN_LEARN_NETWORK_H
 

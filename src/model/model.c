@@ -26,6 +26,11 @@ sq_status sq_config_validate(const sq_config *c, sq_error *err) {
                             "invalid model config: n_heads = %d is not a multiple of n_kv_heads = %d",
                             c->n_heads, c->n_kv_heads);
     }
+    /* Consumers compute the query width n_heads * head_dim (and the smaller key/value width) in int32. */
+    if ((int64_t)c->n_heads * c->head_dim > INT32_MAX) {
+        return sq_error_set(err, SQ_ERR_FORMAT, "invalid model config: n_heads * head_dim = %d * %d exceeds %d",
+                            c->n_heads, c->head_dim, INT32_MAX);
+    }
     if (c->head_dim % 2 != 0) {
         return sq_error_set(err, SQ_ERR_FORMAT, "invalid model config: head_dim = %d, expected an even value for RoPE",
                             c->head_dim);
@@ -60,11 +65,31 @@ static sq_status alloc_tensor(float **out, int32_t rows, int32_t cols, const cha
     return SQ_OK;
 }
 
+/* Returns the bytes of every fp32 weight tensor of config (a tied classifier counted once), in
+ * double so that no product can overflow. */
+static double weight_bytes(const sq_config *c, int tied) {
+    double dim = c->dim, hidden = c->hidden_dim;
+    double q_dim = (double)c->n_heads * c->head_dim, kv_dim = (double)c->n_kv_heads * c->head_dim;
+    double per_layer = 2.0 * dim + 2.0 * q_dim * dim + 2.0 * kv_dim * dim + 3.0 * hidden * dim;
+    double floats = (tied ? 1.0 : 2.0) * c->vocab_size * dim + dim + c->n_layers * per_layer;
+    return floats * sizeof(float);
+}
+
 sq_status sq_model_alloc_weights(sq_model *model, int tied, sq_error *err) {
     const sq_config *c = &model->config;
     sq_status status = sq_config_validate(c, err);
     if (status != SQ_OK) {
         return status;
+    }
+
+    /* A 32-bit build (WebAssembly) addresses at most 4 GiB, so a larger model is rejected before
+     * any of it is allocated. */
+    double bytes = weight_bytes(c, tied);
+    if (bytes > (double)SIZE_MAX) {
+        return sq_error_set(err, SQ_ERR_NOMEM,
+                            "the fp32 weights of this model (dim %d, hidden_dim %d, %d layers, vocab_size %d) need %.2f GiB, more than the %.0f GiB address space of this 32-bit build (such as WebAssembly)",
+                            c->dim, c->hidden_dim, c->n_layers, c->vocab_size, bytes / 1073741824.0,
+                            ((double)SIZE_MAX + 1.0) / 1073741824.0);
     }
     int32_t q_dim = c->n_heads * c->head_dim;
     int32_t kv_dim = c->n_kv_heads * c->head_dim;

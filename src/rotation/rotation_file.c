@@ -72,8 +72,9 @@ void sq_rotation_set_free(sq_rotation_set *set) {
     set->r2 = NULL;
 }
 
-static size_t payload_floats(int32_t dim, int32_t head_dim, int32_t n_layers) {
-    return (size_t)dim * (size_t)dim + (size_t)n_layers * (size_t)head_dim * (size_t)head_dim;
+/* Counted in 64 bits: with the header limits the count fits, even where size_t has 32 bits. */
+static uint64_t payload_floats(uint32_t dim, uint32_t head_dim, uint32_t n_layers) {
+    return (uint64_t)dim * dim + (uint64_t)n_layers * head_dim * head_dim;
 }
 
 sq_status sq_rotation_set_save(const sq_rotation_set *set, const char *path, sq_error *err) {
@@ -128,11 +129,11 @@ sq_status sq_rotation_set_load(const char *path, const sq_config *config, sq_rot
         return sq_error_set(err, SQ_ERR_FORMAT, "rotation file '%s' has an invalid header (dim %u, head_dim %u, layers %u, mode %u)",
                             path, dim, head_dim, n_layers, mode);
     }
-    size_t expected = ROTATION_HEADER_BYTES + 4 * payload_floats((int32_t)dim, (int32_t)head_dim, (int32_t)n_layers) + 4;
-    if (size != expected) {
+    uint64_t expected = ROTATION_HEADER_BYTES + 4 * payload_floats(dim, head_dim, n_layers) + 4;
+    if ((uint64_t)size != expected) {
         free(bytes);
-        return sq_error_set(err, SQ_ERR_FORMAT, "rotation file '%s' has %zu bytes, expected %zu for its header", path, size,
-                            expected);
+        return sq_error_set(err, SQ_ERR_FORMAT, "rotation file '%s' has %zu bytes, expected %llu for its header", path, size,
+                            (unsigned long long)expected);
     }
     uint32_t stored_crc = get_u32(bytes + size - 4);
     uint32_t computed_crc = sq_crc32_update(0, bytes, size - 4);

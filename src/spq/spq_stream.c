@@ -83,6 +83,12 @@ static sq_status fail(sq_spq_stream *s, int32_t section, sq_status status, sq_er
 /* Allocates the tensor storage and its section offsets once the layout is known. */
 static sq_status allocate_storage(sq_spq_stream *s, sq_error *err) {
     const sq_spq_layout *layout = &s->parse.layout;
+    /* The tensors are part of the file, so metadata that needs more bytes than the header's
+     * file size is corrupt; checking first keeps a few corrupt bytes from reserving gigabytes. */
+    if (layout->tensor_bytes > s->header.file_size) {
+        return sq_error_set(err, SQ_ERR_FORMAT, "the metadata implies %llu bytes of tensors, but the header gives a file size of %llu bytes",
+                            (unsigned long long)layout->tensor_bytes, (unsigned long long)s->header.file_size);
+    }
     s->storage_offsets = calloc((size_t)layout->n_sections, sizeof(uint64_t));
     s->storage = aligned_alloc(SQ_SPQ_ALIGNMENT, (size_t)sq_spq_align(layout->tensor_bytes > 0 ? layout->tensor_bytes : 1));
     if (s->storage == NULL || s->storage_offsets == NULL) {

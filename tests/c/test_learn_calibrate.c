@@ -4,7 +4,8 @@
  *     uninterrupted one, also with another thread count;
  *   - the first state equals the initialization of the rotate command;
  *   - a NaN loss is rolled back with a halved learning rate, and repeated NaN ends with an error;
- *   - resuming with other settings or calibrating on too little text is rejected. */
+ *   - resuming with other settings or from a corrupt checkpoint, and calibrating on too little
+ *     text, are rejected. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,36 @@ static void test_resume_rejects_other_settings(void) {
     remove(CHECKPOINT_PATH);
 }
 
+static void test_corrupt_checkpoint_rejected(void) {
+    sq_calibration_options o = small_options();
+    o.iterations = 2;
+    o.checkpoint_path = CHECKPOINT_PATH;
+    sq_rotation_set out = {0};
+    sq_error err = {0};
+    CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
+    sq_rotation_set_free(&out);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    CHECK(sq_io_read_file(CHECKPOINT_PATH, &bytes, &size, &err) == SQ_OK);
+    if (bytes == NULL) {
+        return;
+    }
+    sq_checkpoint checkpoint;
+
+    bytes[200] ^= 0x40;
+    CHECK(sq_io_write_file_atomic(CHECKPOINT_PATH, bytes, size, &err) == SQ_OK);
+    CHECK(sq_checkpoint_load(CHECKPOINT_PATH, &checkpoint, &err) == SQ_ERR_CHECKSUM);
+    o.resume = 1;
+    CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_ERR_CHECKSUM);
+    CHECK(out.r1 == NULL);
+
+    bytes[200] ^= 0x40;
+    CHECK(sq_io_write_file_atomic(CHECKPOINT_PATH, bytes, size - 9, &err) == SQ_OK);
+    CHECK(sq_checkpoint_load(CHECKPOINT_PATH, &checkpoint, &err) == SQ_ERR_FORMAT);
+    free(bytes);
+    remove(CHECKPOINT_PATH);
+}
+
 static void test_too_few_tokens(void) {
     sq_calibration_options o = small_options();
     o.checkpoint_path = NULL;
@@ -324,6 +355,7 @@ int main(void) {
     RUN_TEST(test_nan_rolls_back_and_halves_lr);
     RUN_TEST(test_repeated_nan_fails);
     RUN_TEST(test_resume_rejects_other_settings);
+    RUN_TEST(test_corrupt_checkpoint_rejected);
     RUN_TEST(test_too_few_tokens);
     free(tokens);
     sq_model_free(&model);
