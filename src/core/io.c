@@ -41,9 +41,15 @@ static void io_open_hint(const char *path, int open_errno, char *hint, size_t hi
     if (!io_wasi_outside_preopens(path, open_errno)) {
         return;
     }
+    /* The folder is the path up to its last '/': "/" for "/name", "." for a bare name. */
+    const char *folder = path;
+    int folder_length = 1;
     const char *slash = strrchr(path, '/');
-    int folder_length = slash == NULL ? 1 : slash == path ? 1 : (int)(slash - path);
-    const char *folder = slash == NULL ? "." : path;
+    if (slash == NULL) {
+        folder = ".";
+    } else if (slash != path) {
+        folder_length = (int)(slash - path);
+    }
     snprintf(hint, hint_size,
              " (under WASI only preopened directories are visible: add --dir %.*s to the runtime command)",
              folder_length, folder);

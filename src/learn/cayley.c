@@ -117,12 +117,12 @@ static int all_finite(const double *x, int64_t count) {
 sq_status sq_cayley_step(sq_cayley_workspace *w, sq_threadpool *pool, double *r, const double *g, int32_t n,
                          double lr, double *step, sq_error *err) {
     if (n > w->n || n < 1) {
-        return sq_error_set(err, SQ_ERR_INVALID_ARG, "invalid Cayley step size %d, the workspace holds up to %d", n,
-                            w->n);
+        return sq_error_set(err, SQ_ERR_INVALID_ARG,
+                            "invalid rotation size %d for a Cayley step, expected 1 to the workspace size %d", n, w->n);
     }
     int64_t count = (int64_t)n * n;
     if (!all_finite(g, count)) {
-        return sq_error_set(err, SQ_ERR_NUMERIC, "the gradient of a %d x %d rotation holds NaN or Inf", n, n);
+        return sq_error_set(err, SQ_ERR_NUMERIC, "the gradient of a %d x %d rotation contains NaN or Inf", n, n);
     }
 
     /* α = min(lr, 1/‖A‖₁) */

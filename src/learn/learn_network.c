@@ -116,6 +116,7 @@ static int alloc_effective(sq_learn_network *net) {
     e->w_gate = alloc_doubles(H * D, b);
     e->w_up = alloc_doubles(H * D, b);
     e->w_down = alloc_doubles(D * H, b);
+
     e->d_wq = alloc_doubles(Q * D, b);
     e->d_wk = alloc_doubles(K * D, b);
     e->d_wv = alloc_doubles(K * D, b);
@@ -123,6 +124,7 @@ static int alloc_effective(sq_learn_network *net) {
     e->d_w_gate = alloc_doubles(H * D, b);
     e->d_w_up = alloc_doubles(H * D, b);
     e->d_w_down = alloc_doubles(D * H, b);
+
     e->v_rotated = alloc_doubles(K * D, b);
     e->o_rotated = alloc_doubles(D * Q, b);
     e->frozen = alloc_doubles(D * (Q > H ? Q : H), b);
@@ -131,6 +133,7 @@ static int alloc_effective(sq_learn_network *net) {
     size_t quant_floats = D * (Q > H ? Q : H);
     e->quant = malloc(quant_floats * sizeof(float));
     net->bytes += quant_floats * sizeof(float);
+
     return e->wq && e->wk && e->wv && e->wo && e->w_gate && e->w_up && e->w_down && e->d_wq && e->d_wk && e->d_wv &&
            e->d_wo && e->d_w_gate && e->d_w_up && e->d_w_down && e->v_rotated && e->o_rotated && e->frozen &&
            e->product && e->small && e->quant;
@@ -158,6 +161,7 @@ static int alloc_buffers(sq_learn_network *net) {
     size_t row_floats = max3(D, Q, H);
     net->quant_row = malloc(row_floats * sizeof(float));
     net->bytes += row_floats * sizeof(float);
+
     net->d_h = alloc_doubles(T * D, b);
     net->d_x = alloc_doubles(T * max3(D, Q, H), b);
     net->d_z = alloc_doubles(T * D, b);
@@ -167,6 +171,7 @@ static int alloc_buffers(sq_learn_network *net) {
     net->d_v = alloc_doubles(T * K, b);
     net->d_gate = alloc_doubles(T * H, b);
     net->d_up = alloc_doubles(T * H, b);
+
     return net->rope_cos && net->rope_sin && net->layer_inputs && net->x_norm && net->inverse_rms && net->z &&
            net->rotated && net->h_scratch && net->logits && net->quant_row && net->d_h && net->d_x && net->d_z &&
            net->d_tmp && net->d_q && net->d_k && net->d_v && net->d_gate && net->d_up;
@@ -263,6 +268,7 @@ void sq_learn_network_free(sq_learn_network *net) {
     for (size_t i = 0; i < sizeof(cache_buffers) / sizeof(cache_buffers[0]); i++) {
         free(cache_buffers[i]);
     }
+
     sq_learn_effective *e = &net->effective;
     double *effective_buffers[] = {e->wq, e->wk, e->wv, e->wo, e->w_gate, e->w_up, e->w_down,
                                    e->d_wq, e->d_wk, e->d_wv, e->d_wo, e->d_w_gate, e->d_w_up, e->d_w_down,
@@ -271,6 +277,7 @@ void sq_learn_network_free(sq_learn_network *net) {
         free(effective_buffers[i]);
     }
     free(e->quant);
+
     double *buffers[] = {net->rope_cos, net->rope_sin, net->layer_inputs, net->x_norm, net->inverse_rms,
                          net->z, net->rotated, net->h_scratch, net->logits, net->d_h, net->d_x, net->d_z,
                          net->d_tmp, net->d_q, net->d_k, net->d_v, net->d_gate, net->d_up};
@@ -413,7 +420,7 @@ sq_status sq_learn_network_loss(sq_learn_network *net, const int32_t *tokens, in
     sq_learn_matmul_tn_accumulate(net->pool, grad_r1, net->z, net->d_h, T, D, D);
 
     if (!all_finite(grad_r1, (int64_t)D * D) || !all_finite(grad_r2, c->n_layers * r2_size)) {
-        return sq_error_set(err, SQ_ERR_NUMERIC, "the rotation gradient holds NaN or Inf");
+        return sq_error_set(err, SQ_ERR_NUMERIC, "the rotation gradient contains NaN or Inf");
     }
     return SQ_OK;
 }

@@ -74,7 +74,7 @@ void sq_learn_swiglu_backward(double *d_gate, double *d_up, const double *d_out,
 
 /* For each row r of logits (rows, vocab_size): adds -log softmax(row)[targets[r]] to *loss_sum,
  * and replaces the row by gradient_scale·(softmax(row) − onehot(targets[r])), the gradient of
- * gradient_scale times that loss. Fails with SQ_ERR_NUMERIC when a row holds NaN or Inf, and
+ * gradient_scale times that loss. Fails with SQ_ERR_NUMERIC when a row contains NaN or Inf, and
  * with SQ_ERR_INVALID_ARG for a target outside the vocabulary. */
 sq_status sq_learn_cross_entropy_forward_backward(double *logits, const int32_t *targets, int32_t rows,
                                                   int32_t vocab_size, double gradient_scale, double *loss_sum,
@@ -85,7 +85,7 @@ sq_status sq_learn_cross_entropy_forward_backward(double *logits, const int32_t 
 /* Fake-quantizes x (rows, cols) in place with sq_quant_act_fake, which works on floats: each
  * row goes through float and back, so the result matches the evaluation pipeline's quantizer.
  * bits >= 16 leaves x untouched (no rounding to float). scratch: (cols) floats. Fails with
- * SQ_ERR_NUMERIC when x holds NaN or Inf. */
+ * SQ_ERR_NUMERIC when x contains NaN or Inf. */
 sq_status sq_learn_fake_quant_forward(double *x, int64_t rows, int32_t cols, const sq_act_quant_params *params,
                                       float *scratch, sq_error *err);
 

@@ -84,7 +84,7 @@ static sq_status fail(sq_spq_stream *s, int32_t section, sq_status status, sq_er
 static sq_status allocate_storage(sq_spq_stream *s, sq_error *err) {
     const sq_spq_layout *layout = &s->parse.layout;
     /* The tensors are part of the file, so metadata that needs more bytes than the header's
-     * file size is corrupt; checking first keeps a few corrupt bytes from reserving gigabytes. */
+     * file size is corrupt. Checking first keeps a few corrupt bytes from reserving gigabytes. */
     if (layout->tensor_bytes > s->header.file_size) {
         return sq_error_set(err, SQ_ERR_FORMAT, "the metadata implies %llu bytes of tensors, but the header gives a file size of %llu bytes",
                             (unsigned long long)layout->tensor_bytes, (unsigned long long)s->header.file_size);

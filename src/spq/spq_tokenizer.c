@@ -176,8 +176,8 @@ sq_status sq_spq_tokenizer_decode(const uint8_t *bytes, size_t size, int32_t voc
     if ((flags & ~15u) != 0 || n_merges > INT32_MAX || sq_spq_read_u32(fixed + 36) != 0) {
         return sq_error_set(err, SQ_ERR_FORMAT, "tokenizer section: invalid flags 0x%x or merge count %u", flags, n_merges);
     }
-    /* Every token and merge has a 4-byte length in the section, so larger counts are corrupt;
-     * rejecting them here bounds the allocations below by the section size. */
+    /* Every token and merge has a 4-byte length in the section, so larger counts are corrupt.
+     * Rejecting them here bounds the allocations below by the section size. */
     uint64_t room = size - FIXED_BYTES;
     if ((uint64_t)(uint32_t)vocab_size > room / 4 || n_merges > room / 4 || pre_length > room) {
         return truncated(err, "the token, merge or pre-tokenizer count");

@@ -128,9 +128,9 @@ static inline void fuzz_fix_rotation_crc(uint8_t *data, size_t size) {
     }
 }
 
-/* Rewrites every CRC-32 of a .spq file that can be located: the file header's (bytes 60..63,
- * over bytes 0..59), and for each section header, at 64-byte aligned offsets after it, the
- * payload CRC (bytes 24..27, over the payload) and the header CRC (bytes 60..63). The walk stops
+/* Rewrites every CRC-32 of a .spq file that can be located. The file header's CRC is bytes
+ * 60..63, over bytes 0..59. Section headers follow at 64-byte aligned offsets, and each has the
+ * payload CRC at bytes 24..27 (over the payload) and its own CRC at bytes 60..63. The walk stops
  * at the first section whose payload runs past the end. */
 static inline void fuzz_fix_spq_crcs(uint8_t *data, size_t size) {
     if (size < 64) {

@@ -1,7 +1,8 @@
 /* libFuzzer harness: the llama2.c checkpoint loader (sq_load_llama2c) on arbitrary file bytes.
- * The loader rejects any file whose size differs from the one its header implies, which random
- * mutations rarely match, so each input runs twice: as given, and cut or zero-padded to the
- * implied size (when that is at most 4 MiB) so that the weight reads and the NaN check run. */
+ * The loader rejects any file whose size differs from the one its header implies, and random
+ * mutations rarely keep the two equal. So each input runs twice: as given, and cut or
+ * zero-padded to the implied size when that is at most 4 MiB, which lets the weight reads and
+ * the NaN check run. */
 #include <stdlib.h>
 
 #include "formats/formats.h"
@@ -22,9 +23,9 @@ static void load(const uint8_t *data, size_t size) {
     }
 }
 
-/* Returns the file size the header implies, computed independently of the loader, or 0 when a
- * field is not positive (the vocabulary size may be negative), a field exceeds 2^20 (4096 for
- * the layer count) or the size exceeds the limit. */
+/* Returns the file size the header implies, computed independently of the loader. Returns 0
+ * when a field is not positive (the vocabulary size may be negative), when a field exceeds 2^20
+ * (4096 for the layer count), or when the size exceeds the limit. */
 static uint64_t implied_size(const uint8_t *data, size_t size) {
     if (size < 28) {
         return 0;

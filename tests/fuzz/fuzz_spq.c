@@ -35,6 +35,7 @@ static sq_status read_streamed(const uint8_t *data, size_t size, sq_spq_model *m
     if (status != SQ_OK) {
         fuzz_fail("cannot create a stream reader", err.message);
     }
+
     uint64_t state = hash_bytes(data, size);
     size_t offset = 0;
     while (status == SQ_OK && offset < size) {
@@ -46,6 +47,7 @@ static sq_status read_streamed(const uint8_t *data, size_t size, sq_spq_model *m
             fuzz_fail("the stream reader counts the bytes received wrongly", "");
         }
     }
+
     if (status == SQ_OK) {
         status = sq_spq_stream_feed(stream, data, 0, &err);
     }

@@ -86,8 +86,8 @@ harness_options() {
   esac
 }
 
-# Allocations above 1 GiB count as crashes: every seed is below 64 KiB, so a parser that asks
-# for that much from a mutated seed does not bound its memory by its input.
+# Allocations above 1 GiB count as crashes: every seed is below 64 KiB, so a parser that
+# requests that much for a mutated seed does not bound its memory by its input.
 run_one() {
   local harness="$1"
   local corpus="$build_dir/corpus/$harness"

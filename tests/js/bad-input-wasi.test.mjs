@@ -1,7 +1,7 @@
-// Memory limits of the 32-bit WebAssembly build: the WASI CLI (dist/spinquant.wasm, or the module
-// named by SQ_WASI_MODULE) must reject a model that cannot fit in its 4 GiB address space with a
-// clear error, and must read a tensor or a .spq file of more than 128 MiB, which the wasmtime
-// runtime (version 51) refuses in a single read.
+// Memory limits of the 32-bit WebAssembly build, for the WASI CLI (dist/spinquant.wasm, or the
+// module named by SQ_WASI_MODULE). It must reject a model that cannot fit in its 4 GiB address
+// space with a clear error. It must also read a tensor or a .spq file of more than 128 MiB,
+// which the wasmtime runtime (version 51) refuses in a single read.
 // The GGUF files are sparse: their headers declare large Q4_0 tensors whose data is a hole
 // of zeros, so the tests need little disk space. Runs under both WASI runners of helpers.mjs.
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +29,7 @@ function writeSparseGguf(file, { dim, hidden, heads, kvHeads, vocab, tied }) {
   const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); parts.push(b); };
   const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); parts.push(b); };
   const str = (s) => { u64(Buffer.byteLength(s)); parts.push(Buffer.from(s)); };
+
   const keys = [
     ['general.architecture', 'llama'], ['llama.embedding_length', dim], ['llama.feed_forward_length', hidden],
     ['llama.block_count', 1], ['llama.attention.head_count', heads], ['llama.attention.head_count_kv', kvHeads],
@@ -43,6 +44,7 @@ function writeSparseGguf(file, { dim, hidden, heads, kvHeads, vocab, tied }) {
     ['blk.0.attn_output.weight', [heads * headDim, dim]], ['blk.0.ffn_norm.weight', [dim]],
     ['blk.0.ffn_gate.weight', [dim, hidden]], ['blk.0.ffn_up.weight', [dim, hidden]], ['blk.0.ffn_down.weight', [hidden, dim]],
   );
+
   parts.push(Buffer.from('GGUF'));
   u32(3);
   u64(tensors.length);
@@ -59,6 +61,7 @@ function writeSparseGguf(file, { dim, hidden, heads, kvHeads, vocab, tied }) {
     const bytes = type === 0 ? 4n * count : (count / 32n) * 18n;
     offset += ((bytes + 31n) / 32n) * 32n;
   }
+
   const headerSize = parts.reduce((n, b) => n + b.length, 0);
   parts.push(Buffer.alloc((32 - (headerSize % 32)) % 32));
   const header = Buffer.concat(parts);
@@ -117,8 +120,8 @@ describe('WASI build memory limits', { skip }, () => {
 
       // NOTE: Node 20's node:wasi (seen with v20.20.2) often dies with SIGSEGV while the process
       // exits after a guest has grown its memory past about 64 MiB, even when the guest only
-      // fills a buffer; the guest's output and exit status are correct up to then. This case
-      // needs about 1.2 GiB, so it runs under wasmtime only.
+      // fills a buffer. The guest's output and exit status are correct up to then. The two
+      // large-read cases need more memory than that, so they run under wasmtime only.
       const crashesAtExit = runner.name === 'node:wasi';
       test('a tensor of 151 MB is read in full', { skip: crashesAtExit && 'node:wasi crashes at exit after large guest memory' }, (t) => {
         const result = info('large-read.gguf');

@@ -22,12 +22,16 @@ const sanitizerEnv = { ...process.env, ASAN_OPTIONS: asanOptions, UBSAN_OPTIONS:
 
 // For the CLI, reports go to files in reportDir (log_path), because the JavaScript tests accept
 // some non-zero exit codes and do not read every line of stderr: a report file is a failure.
+// NODE_TEST_CONTEXT is removed because node --test skips the files of a nested run that
+// inherits it.
 function reportingEnv(reportDir) {
-  return {
+  const env = {
     ...process.env,
     ASAN_OPTIONS: `${asanOptions}:log_path=${path.join(reportDir, 'asan')}`,
     UBSAN_OPTIONS: `${ubsanOptions}:log_path=${path.join(reportDir, 'ubsan')}`,
   };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
 }
 
 function findSkipReason() {
