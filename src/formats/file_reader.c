@@ -7,8 +7,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-/* Bytes per fread call. Node 20's node:wasi crashed at exit in some runs after single reads of
- * 16 MiB and more into guest memory (none in 8 runs at 4 MiB), so reads stay at 4 MiB. */
+/* Bytes per fread call. wasmtime 51 fails single reads of 128 MiB or more, so reads are chunked.
+ * NOTE: Node 20's node:wasi can still crash at exit once guest memory passes about 64 MiB; 4 MiB
+ * chunks made it rarer in one measurement but do not prevent it. */
 #define FILE_READ_CHUNK_BYTES ((size_t)4 << 20)
 
 sq_status sq_file_reader_open(sq_file_reader *reader, const char *path, sq_error *err) {
