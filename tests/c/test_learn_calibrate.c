@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/io.h"
 #include "formats/formats.h"
@@ -20,10 +21,13 @@
 #define STORIES_BIN "models/stories260K/stories260K.bin"
 #define STORIES_TOKENIZER "models/stories260K/tok512.bin"
 #define TINYSTORIES_PATH "../shared/data/tinystories/tinystories-valid-part.txt"
-#define CHECKPOINT_PATH "build-learn-test.ckpt"
 #define SEED 3
 
 static sq_model model;
+static char temp_dir[] = "/tmp/sq_test_learn_XXXXXX";
+static char checkpoint_path[64];
+static char full_path[64];
+static char resumed_path[64];
 static int32_t *tokens;
 static size_t n_tokens;
 
@@ -59,6 +63,13 @@ static sq_calibration_options small_options(void) {
 
 static int setup(void) {
     sq_error err = {0};
+    if (mkdtemp(temp_dir) == NULL) {
+        fprintf(stderr, "cannot create a temporary directory\n");
+        return 0;
+    }
+    snprintf(checkpoint_path, sizeof(checkpoint_path), "%s/learn.ckpt", temp_dir);
+    snprintf(full_path, sizeof(full_path), "%s/full.rot", temp_dir);
+    snprintf(resumed_path, sizeof(resumed_path), "%s/resumed.rot", temp_dir);
     if (sq_model_load(STORIES_BIN, STORIES_TOKENIZER, NULL, &model, &err) != SQ_OK ||
         sq_learn_prepare_model(&model, 1, SEED, NULL, &err) != SQ_OK) {
         fprintf(stderr, "cannot prepare stories260K: %s\n", err.message);
@@ -166,13 +177,13 @@ static uint8_t *file_bytes(const sq_rotation_set *set, const char *path, size_t 
 
 static void test_resume_matches_uninterrupted(void) {
     sq_calibration_options o = small_options();
-    o.checkpoint_path = CHECKPOINT_PATH;
+    o.checkpoint_path = checkpoint_path;
     sq_error err = {0};
 
     sq_rotation_set full = {0};
     recorder r_full = {0};
     CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, record, &r_full, &full, &err) == SQ_OK);
-    remove(CHECKPOINT_PATH);
+    remove(checkpoint_path);
 
     /* Stop after 5 iterations: the last checkpoint is from iteration 4, so iteration 5 is redone. */
     sq_rotation_set stopped = {0};
@@ -183,7 +194,7 @@ static void test_resume_matches_uninterrupted(void) {
     CHECK(stopped.r1 == NULL);
 
     sq_checkpoint checkpoint;
-    CHECK(sq_checkpoint_load(CHECKPOINT_PATH, &checkpoint, &err) == SQ_OK);
+    CHECK(sq_checkpoint_load(checkpoint_path, &checkpoint, &err) == SQ_OK);
     CHECK_MSG(checkpoint.next_iteration == 4, "checkpoint at iteration %u", checkpoint.next_iteration);
     sq_checkpoint_free(&checkpoint);
 
@@ -198,8 +209,8 @@ static void test_resume_matches_uninterrupted(void) {
 
     size_t full_size = 0;
     size_t resumed_size = 0;
-    uint8_t *full_bytes = file_bytes(&full, "build-learn-full.rot", &full_size);
-    uint8_t *resumed_bytes = file_bytes(&resumed, "build-learn-resumed.rot", &resumed_size);
+    uint8_t *full_bytes = file_bytes(&full, full_path, &full_size);
+    uint8_t *resumed_bytes = file_bytes(&resumed, resumed_path, &resumed_size);
     CHECK(full_bytes != NULL);
     CHECK(resumed_bytes != NULL);
     CHECK(full_size > 0);
@@ -212,21 +223,21 @@ static void test_resume_matches_uninterrupted(void) {
     sq_threadpool_free(pool);
     sq_rotation_set_free(&full);
     sq_rotation_set_free(&resumed);
-    remove(CHECKPOINT_PATH);
+    remove(checkpoint_path);
 }
 
 /* The checkpoint's last good rotations after one iteration are the initial ones. */
 static void test_initial_rotations_equal_rotate(void) {
     sq_calibration_options o = small_options();
     o.iterations = 1;
-    o.checkpoint_path = CHECKPOINT_PATH;
+    o.checkpoint_path = checkpoint_path;
     sq_rotation_set out = {0};
     sq_error err = {0};
     CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
     sq_checkpoint checkpoint;
     sq_rotation_set start = {0};
     initial_rotations(&start);
-    CHECK(sq_checkpoint_load(CHECKPOINT_PATH, &checkpoint, &err) == SQ_OK);
+    CHECK(sq_checkpoint_load(checkpoint_path, &checkpoint, &err) == SQ_OK);
     int same = 1;
     for (int64_t i = 0; i < (int64_t)model.config.dim * model.config.dim; i++) {
         same &= checkpoint.last_good_r1[i] == (double)start.r1[i];
@@ -238,7 +249,7 @@ static void test_initial_rotations_equal_rotate(void) {
     sq_checkpoint_free(&checkpoint);
     sq_rotation_set_free(&start);
     sq_rotation_set_free(&out);
-    remove(CHECKPOINT_PATH);
+    remove(checkpoint_path);
 }
 
 static void test_nan_rolls_back_and_halves_lr(void) {
@@ -288,7 +299,7 @@ static void test_repeated_nan_fails(void) {
 static void test_resume_rejects_other_settings(void) {
     sq_calibration_options o = small_options();
     o.iterations = 2;
-    o.checkpoint_path = CHECKPOINT_PATH;
+    o.checkpoint_path = checkpoint_path;
     sq_rotation_set out = {0};
     sq_error err = {0};
     CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
@@ -302,37 +313,37 @@ static void test_resume_rejects_other_settings(void) {
     o.seed = SEED;
     CHECK(sq_calibrate(&model, tokens + 1, n_tokens - 1, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_ERR_MISMATCH);
     CHECK(strstr(err.message, "checksum") != NULL);
-    remove(CHECKPOINT_PATH);
+    remove(checkpoint_path);
 }
 
 static void test_corrupt_checkpoint_rejected(void) {
     sq_calibration_options o = small_options();
     o.iterations = 2;
-    o.checkpoint_path = CHECKPOINT_PATH;
+    o.checkpoint_path = checkpoint_path;
     sq_rotation_set out = {0};
     sq_error err = {0};
     CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
     sq_rotation_set_free(&out);
     uint8_t *bytes = NULL;
     size_t size = 0;
-    CHECK(sq_io_read_file(CHECKPOINT_PATH, &bytes, &size, &err) == SQ_OK);
+    CHECK(sq_io_read_file(checkpoint_path, &bytes, &size, &err) == SQ_OK);
     if (bytes == NULL) {
         return;
     }
     sq_checkpoint checkpoint;
 
     bytes[200] ^= 0x40;
-    CHECK(sq_io_write_file_atomic(CHECKPOINT_PATH, bytes, size, &err) == SQ_OK);
-    CHECK(sq_checkpoint_load(CHECKPOINT_PATH, &checkpoint, &err) == SQ_ERR_CHECKSUM);
+    CHECK(sq_io_write_file_atomic(checkpoint_path, bytes, size, &err) == SQ_OK);
+    CHECK(sq_checkpoint_load(checkpoint_path, &checkpoint, &err) == SQ_ERR_CHECKSUM);
     o.resume = 1;
     CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_ERR_CHECKSUM);
     CHECK(out.r1 == NULL);
 
     bytes[200] ^= 0x40;
-    CHECK(sq_io_write_file_atomic(CHECKPOINT_PATH, bytes, size - 9, &err) == SQ_OK);
-    CHECK(sq_checkpoint_load(CHECKPOINT_PATH, &checkpoint, &err) == SQ_ERR_FORMAT);
+    CHECK(sq_io_write_file_atomic(checkpoint_path, bytes, size - 9, &err) == SQ_OK);
+    CHECK(sq_checkpoint_load(checkpoint_path, &checkpoint, &err) == SQ_ERR_FORMAT);
     free(bytes);
-    remove(CHECKPOINT_PATH);
+    remove(checkpoint_path);
 }
 
 static void test_too_few_tokens(void) {
@@ -359,5 +370,6 @@ int main(void) {
     RUN_TEST(test_too_few_tokens);
     free(tokens);
     sq_model_free(&model);
+    rmdir(temp_dir);
     TEST_MAIN_END();
 }

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eval/perplexity.h"
 #include "formats/formats.h"
@@ -370,7 +371,14 @@ static double pipeline_loss(const rotations *r, const int32_t *tokens, int w_bit
     }
     set.mode_had = mode_had;
     set.online_seed = SEED;
-    const char *path = "build-learn-gradcheck.rot";
+    char directory[] = "/tmp/sq_test_learn_gradcheck_XXXXXX";
+    if (mkdtemp(directory) == NULL) {
+        sq_rotation_set_free(&set);
+        sq_model_free(&model);
+        return NAN;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "%s/window.rot", directory);
     sq_rotation_set_save(&set, path, &err);
     sq_rotation_set_free(&set);
 
@@ -397,6 +405,7 @@ static double pipeline_loss(const rotations *r, const int32_t *tokens, int w_bit
         }
     }
     remove(path);
+    rmdir(directory);
     sq_run_state_free(state);
     sq_online_free(&online);
     sq_model_free(&model);
