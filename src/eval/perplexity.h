@@ -24,6 +24,23 @@ typedef struct sq_perplexity_result {
 typedef int (*sq_perplexity_progress_fn)(void *user_data, int64_t windows_done, int64_t windows_total,
                                          double mean_nll_so_far);
 
+/* One model as the windowed driver sees it: a forward pass that leaves the logits of every
+ * token of a batch in logits (batch, vocab_size), from positions start .. start + batch - 1. */
+typedef struct sq_perplexity_model {
+    void *context;                /* the run state or session passed to forward */
+    sq_status (*forward)(void *context, const int32_t *tokens, int32_t batch, int32_t start, sq_error *err);
+    const float *const *logits;   /* address of the model's logits pointer, read after each forward */
+    int32_t vocab_size;
+    int32_t capacity;             /* most tokens in one window (the KV cache size) */
+    int32_t max_batch;            /* most tokens per forward call */
+    const char *capacity_owner;   /* "run state" or "session", for the error message */
+} sq_perplexity_model;
+
+/* Evaluates tokens (n_tokens) with any model by the protocol above. */
+sq_status sq_perplexity_run(const sq_perplexity_model *model, const int32_t *tokens, size_t n_tokens, int32_t window,
+                            int64_t max_windows, sq_perplexity_progress_fn progress, void *user_data,
+                            sq_perplexity_result *result, sq_error *err);
+
 /* Evaluates tokens (n_tokens) with state, whose capacity must be at least window.
  * max_windows <= 0 evaluates every full window. Fails when not even one window fits. */
 sq_status sq_perplexity_evaluate(sq_run_state *state, const int32_t *tokens, size_t n_tokens, int32_t window,
