@@ -22,7 +22,7 @@
 
 #define MODEL_PATH "models/stories260K/stories260K.bin"
 #define TOKENIZER_PATH "models/stories260K/tok512.bin"
-#define TEXT_PATH "/work/shared/reference/tinystories-40k.txt"
+#define TEXT_PATH "../shared/reference/tinystories-40k.txt"
 #define WINDOW 512
 #define TOLERANCE 0.005
 
