@@ -62,6 +62,35 @@ static void test_crc32_incremental(void) {
     CHECK(crc == 0xCBF43926u);
 }
 
+/* The bit-at-a-time definition of CRC-32, independent of the table-driven code. */
+static uint32_t crc32_bitwise(const uint8_t *data, size_t size) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < size; i++) {
+        crc ^= data[i];
+        for (int bit = 0; bit < 8; bit++) {
+            crc = (crc & 1u) ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+    }
+    return ~crc;
+}
+
+/* Random data at every start offset and many lengths exercises the 8-byte slices and the tail. */
+static void test_crc32_matches_bitwise(void) {
+    uint8_t data[1100];
+    uint64_t state = 0x9E3779B97F4A7C15u;
+    for (size_t i = 0; i < sizeof(data); i++) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        data[i] = (uint8_t)(state >> 56);
+    }
+    for (size_t offset = 0; offset < 8; offset++) {
+        for (size_t length = 0; length + offset <= sizeof(data); length += 1 + length / 8) {
+            uint32_t expected = crc32_bitwise(data + offset, length);
+            uint32_t crc = sq_crc32_update(0, data + offset, length);
+            CHECK_MSG(crc == expected, "offset %zu, length %zu: %08x, expected %08x", offset, length, crc, expected);
+        }
+    }
+}
+
 /* ---- thread pool ---- */
 
 typedef struct task_record {
@@ -474,6 +503,7 @@ static void test_status_error_record(void) {
 int main(void) {
     RUN_TEST(test_crc32_known_vectors);
     RUN_TEST(test_crc32_incremental);
+    RUN_TEST(test_crc32_matches_bitwise);
     RUN_TEST(test_threadpool_runs_each_task_once);
     RUN_TEST(test_threadpool_alternating_runs);
     RUN_TEST(test_threadpool_null_pool_and_invalid_counts);
