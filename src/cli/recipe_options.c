@@ -37,7 +37,7 @@ void recipe_options_table(recipe_options *o, cli_option *t) {
         {"--seed", CLI_UINT64, &o->seed, 0, 0, "seed of the random rotations (default 0)"},
         {"--a-clip", CLI_FLOAT, &o->a_clip, 1e-6, 1, "activation clip ratio in (0, 1] (default 1)"},
         {"--kv-clip", CLI_FLOAT, &o->kv_clip, 1e-6, 1, "KV cache clip ratio in (0, 1] (default 1)"},
-        {"--embed-bits", CLI_INT, &o->embed_bits, 1, 64, "embedding and classifier bit width: 16 or 8 (default 16)"},
+        {"--embed-bits", CLI_INT, &o->embed_bits, 1, 64, "embedding and classifier bit width: 16 or 8 (default 16 for eval, 8 for quantize)"},
     };
     memcpy(t, table, sizeof(table));
 }

@@ -6,7 +6,7 @@
 // the native CLI.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ const JINJA_URL = '/node_modules/@huggingface/jinja/dist/index.js';
 
 const temporary = mkdtempSync(path.join(os.tmpdir(), 'spinquant-browser-'));
 const storiesBin = path.join(repositoryRoot, 'models/stories260K/stories260K.bin');
+const storiesGguf = path.join(repositoryRoot, 'models/stories260K/stories260K.gguf');
 const storiesTokenizer = path.join(repositoryRoot, 'models/stories260K/tok512.bin');
 const spqPath = path.join(temporary, 'stories260K.spq');
 const calibrationPath = path.join(repositoryRoot, 'models/data/tinystories-calib.txt');
@@ -52,6 +53,8 @@ let server;
 let origin;
 let browser;
 const requests = [];
+// URLs whose first request got a stalled response (see the stall query parameter).
+const stalledUrls = new Set();
 
 // Bare module specifiers work in pages through import maps but not in Web Workers, so the
 // server resolves the package's one bare import the way a bundler would.
@@ -87,6 +90,14 @@ function handle(request, response) {
   let body = readFileSync(file);
   if (prefix === '/js/' && extension === '.js') body = Buffer.from(rewriteImports(body.toString('utf8')));
   response.writeHead(200, { ...headers, 'Content-Type': CONTENT_TYPES[extension] ?? 'application/octet-stream', 'Content-Length': String(body.length) });
+  // stall=N: the first request of this URL gets N bytes, then the response stays open with no
+  // more data, so a client can abort in the middle of the download. Later requests get the file.
+  const stall = Number(url.searchParams.get('stall') ?? 0);
+  if (stall > 0 && !stalledUrls.has(request.url)) {
+    stalledUrls.add(request.url);
+    response.write(body.subarray(0, stall));
+    return;
+  }
   response.end(body);
 }
 
@@ -180,6 +191,86 @@ for (const cache of ['cache-api', 'opfs']) {
       await page.evaluate(async () => (await import('/js/index.js')).clearCache());
       await load();
       assert.equal(count(), before + 2, 'clearCache() left the entry');
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+// Lists the entries of the package's browser cache as [{ key, bytes }]. For 'cache-api' these are
+// the responses in its Cache API cache, keyed by URL. For 'opfs' these are the files in its
+// folder of the origin private file system, keyed by file name.
+function listCacheEntries(page, cache) {
+  return page.evaluate(async (cache) => {
+    const entries = [];
+    if (cache === 'cache-api') {
+      if (!(await caches.has('spinquant-models'))) return entries;
+      const store = await caches.open('spinquant-models');
+      for (const request of await store.keys()) {
+        const response = await store.match(request);
+        entries.push({ key: request.url, bytes: (await response.arrayBuffer()).byteLength });
+      }
+      return entries;
+    }
+    const root = await navigator.storage.getDirectory();
+    let folder;
+    try {
+      folder = await root.getDirectoryHandle('spinquant-models');
+    } catch {
+      return entries;
+    }
+    for await (const [name, handle] of folder.entries()) {
+      entries.push({ key: name, bytes: handle.kind === 'file' ? (await handle.getFile()).size : null });
+    }
+    return entries;
+  }, cache);
+}
+
+for (const cache of ['cache-api', 'opfs']) {
+  test(`an aborted download leaves no ${cache} entry`, { timeout: 120_000 }, async () => {
+    const size = statSync(storiesGguf).size;
+    const stall = 400_000;
+    const abortAt = 200_000;
+    const url = `/models/stories260K.gguf?abort-test=${cache}&stall=${stall}`;
+    const { page, context } = await openPage();
+    try {
+      const aborted = await page.evaluate(async ({ url, cache, abortAt }) => {
+        const { loadModel } = await import('/js/index.js');
+        const controller = new AbortController();
+        let loadedBytes = 0;
+        try {
+          await loadModel(url, {
+            cache,
+            signal: controller.signal,
+            onProgress: (event) => {
+              loadedBytes = event.loadedBytes;
+              if (event.loadedBytes >= abortAt) controller.abort();
+            },
+          });
+          return { code: 'loaded', loadedBytes };
+        } catch (error) {
+          return { code: error.code, loadedBytes };
+        }
+      }, { url, cache, abortAt });
+      assert.equal(aborted.code, 'E_ABORTED');
+      assert.ok(aborted.loadedBytes >= abortAt, `aborted after ${aborted.loadedBytes} bytes, before the abort point`);
+      assert.ok(aborted.loadedBytes <= stall, `aborted after ${aborted.loadedBytes} bytes, more than the server sent`);
+      assert.deepEqual(await listCacheEntries(page, cache), [], 'the aborted download left a cache entry');
+
+      // A complete load of the same URL downloads again and stores the whole file.
+      const loaded = await page.evaluate(async ({ url, cache }) => {
+        const { loadModel } = await import('/js/index.js');
+        const phases = new Set();
+        const model = await loadModel(url, { cache, onProgress: ({ phase }) => phases.add(phase) });
+        await model.dispose();
+        return [...phases];
+      }, { url, cache });
+      assert.ok(loaded.includes('download'), `phases of the complete load: ${loaded}`);
+      assert.ok(!loaded.includes('cache'), `phases of the complete load: ${loaded}`);
+      const entries = await listCacheEntries(page, cache);
+      assert.equal(entries.length, 1, `entries after the complete load: ${JSON.stringify(entries)}`);
+      assert.equal(entries[0].bytes, size);
+      if (cache === 'cache-api') assert.equal(entries[0].key, `${origin}${url}`);
     } finally {
       await context.close();
     }

@@ -152,6 +152,8 @@ test('a Response from fetch() loads', async () => {
   await model.dispose();
 });
 
+// Node.js has no download cache (the cache option applies in browsers), so
+// js-api-browser.test.mjs checks that an aborted download leaves no cache entry.
 test('abort during the download rejects with E_ABORTED and closes the connection', async () => {
   const controller = new AbortController();
   const url = `${origin}/models/stories260K.bin?chunk=8192&delay=5`;
