@@ -1,7 +1,7 @@
 // calibrate(): SpinQuant rotation learning in a worker (a Web Worker in browsers,
 // worker_threads under Node.js), so the caller's thread stays free. Cancelling (through the
 // AbortSignal) terminates the worker at once; nothing of the run is kept.
-import { ErrorCode, SpinquantError, abortError, throwIfAborted } from './errors.js';
+import { ErrorCode, SpinquantError, abortError, describeValue, throwIfAborted } from './errors.js';
 import { readSmallSource, validateCacheOption } from './sources.js';
 
 const MAX_TOKENIZER_BYTES = 64 << 20;
@@ -9,10 +9,11 @@ const MAX_TOKENIZER_BYTES = 64 << 20;
 const LEARNING_DEFAULTS = { iterations: 100, lr: 1.5, window: 256, samples: 64, windowsPerStep: 1, wBits: 16, aBits: 4, kvBits: 4, mode: 'had', seed: 0, threads: 1 };
 const EXPORT_DEFAULTS = { wBits: 4, wGroup: 0, aBits: 8, kvBits: 8, embedBits: 8 };
 
-function integerOption(options, name, min, max) {
+// prefix names the object that contains the option in messages, such as 'spq.'.
+function integerOption(options, name, min, max, prefix = '') {
   const value = options[name];
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid ${name} ${JSON.stringify(value)}, expected an integer from ${min} to ${max}`);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid ${prefix}${name} ${describeValue(value)}, expected an integer from ${min} to ${max}`);
   }
 }
 
@@ -29,24 +30,24 @@ export function calibrationOptions(options) {
   integerOption(merged, 'kvBits', 2, 16);
   integerOption(merged, 'seed', 0, Number.MAX_SAFE_INTEGER);
   if (typeof merged.lr !== 'number' || !(merged.lr > 0) || merged.lr > 1e3) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid lr ${JSON.stringify(merged.lr)}, expected a number in (0, 1000]`);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid lr ${describeValue(merged.lr)}, expected a number in (0, 1000]`);
   }
   if (merged.mode !== 'had' && merged.mode !== 'nohad') {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid mode ${JSON.stringify(merged.mode)}, expected 'had' (R1 to R4) or 'nohad' (R1 and R2)`);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid mode ${describeValue(merged.mode)}, expected 'had' (R1 to R4) or 'nohad' (R1 and R2)`);
   }
   validateCacheOption(merged.cache);
 
   let spq = merged.spq ?? true;
   if (spq === true) spq = { ...EXPORT_DEFAULTS };
   else if (spq && typeof spq === 'object') spq = { ...EXPORT_DEFAULTS, ...spq };
-  else if (spq !== false) throw new SpinquantError(ErrorCode.INVALID_ARG, 'invalid spq option: expected true, false or { wBits, wGroup, aBits, kvBits, embedBits }');
+  else if (spq !== false) throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid spq option ${describeValue(spq)}, expected true, false or { wBits, wGroup, aBits, kvBits, embedBits }`);
   if (spq) {
-    integerOption(spq, 'wBits', 2, 4);
-    integerOption(spq, 'wGroup', 0, 1 << 20);
-    integerOption(spq, 'aBits', 2, 8);
-    integerOption(spq, 'kvBits', 2, 16);
+    integerOption(spq, 'wBits', 2, 4, 'spq.');
+    integerOption(spq, 'wGroup', 0, 1 << 20, 'spq.');
+    integerOption(spq, 'aBits', 2, 8, 'spq.');
+    integerOption(spq, 'kvBits', 2, 16, 'spq.');
     if (spq.embedBits !== 8 && spq.embedBits !== 16) {
-      throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid spq.embedBits ${JSON.stringify(spq.embedBits)}, expected 8 or 16`);
+      throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid spq.embedBits ${describeValue(spq.embedBits)}, expected 8 or 16`);
     }
   }
   const { iterations, lr, window, samples, windowsPerStep, wBits, aBits, kvBits, mode, seed, threads, simd, cache } = merged;
@@ -75,7 +76,8 @@ function describeSource(source) {
  */
 export async function calibrate(platform, modelSource, calibrationText, options = {}) {
   if (typeof calibrationText !== 'string' || calibrationText.length === 0) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, 'calibrationText must be a non-empty string');
+    const got = calibrationText === '' ? 'an empty string' : describeValue(calibrationText);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `calibrationText must be a non-empty string, got ${got}`);
   }
   const { signal, onProgress, tokenizer } = options;
   const settings = calibrationOptions(options);

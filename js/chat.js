@@ -1,17 +1,23 @@
 // Chat prompts: the model's Jinja chat template rendered with @huggingface/jinja, as
 // transformers' apply_chat_template renders it, then tokenized with special tokens parsed.
 import { Template } from '@huggingface/jinja';
-import { ErrorCode, SpinquantError } from './errors.js';
+import { ErrorCode, SpinquantError, describeValue } from './errors.js';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
 function checkMessages(messages) {
   if (!Array.isArray(messages) || messages.length === 0) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, 'messages must be a non-empty array of { role, content } objects');
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `messages must be a non-empty array of { role, content } objects, got ${describeValue(messages)}`);
   }
   messages.forEach((message, index) => {
-    if (typeof message !== 'object' || message === null || typeof message.content !== 'string' || !ROLES.has(message.role)) {
-      throw new SpinquantError(ErrorCode.INVALID_ARG, `message ${index} is invalid: expected { role: 'system' | 'user' | 'assistant' | 'tool', content: string }`);
+    if (typeof message !== 'object' || message === null) {
+      throw new SpinquantError(ErrorCode.INVALID_ARG, `message ${index} is ${describeValue(message)}, expected { role, content }`);
+    }
+    if (!ROLES.has(message.role)) {
+      throw new SpinquantError(ErrorCode.INVALID_ARG, `message ${index} has role ${describeValue(message.role)}, expected 'system', 'user', 'assistant' or 'tool'`);
+    }
+    if (typeof message.content !== 'string') {
+      throw new SpinquantError(ErrorCode.INVALID_ARG, `message ${index} has content ${describeValue(message.content)}, expected a string`);
     }
   });
 }

@@ -41,6 +41,27 @@ export function codeFromNative(nativeCode) {
   return NATIVE_CODE_MAP[nativeCode] ?? ErrorCode.FORMAT;
 }
 
+/**
+ * Formats a value for an error message: numbers as written (NaN and Infinity included, which
+ * JSON.stringify turns into null), strings quoted, and other values as JSON cut to 60
+ * characters, or by their type.
+ */
+export function describeValue(value) {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'function' || typeof value === 'symbol') return `a ${typeof value}`;
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  const type = Object.prototype.toString.call(value).slice(8, -1);
+  if (text === undefined) return `a value of type ${type}`;
+  return `${type === 'Object' || type === 'Array' ? '' : `${type} `}${text.length > 60 ? `${text.slice(0, 60)}…` : text}`;
+}
+
 export function abortError(signal, what) {
   const reason = signal?.reason;
   const detail = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';

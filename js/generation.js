@@ -2,7 +2,7 @@
 // The token loop runs whether or not anybody iterates (pieces wait in a queue), yields to the
 // event loop after every token, and checks the AbortSignal before every token, so an abort
 // takes effect within one token.
-import { ErrorCode, SpinquantError, abortError } from './errors.js';
+import { ErrorCode, SpinquantError, abortError, describeValue } from './errors.js';
 
 /** Lets other tasks run: setImmediate under Node.js, a MessageChannel round trip elsewhere. */
 export function yieldToEventLoop() {
@@ -78,7 +78,7 @@ const SAMPLING_DEFAULTS = { maxTokens: 256, temperature: 0.8, topK: 40, topP: 0.
 
 function checkNumber(name, value, min, max, integer = false) {
   if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid ${name} ${JSON.stringify(value)}, expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid ${name} ${describeValue(value)}, expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
   }
   return value;
 }
@@ -94,8 +94,12 @@ export function samplingOptions(options = {}) {
   checkNumber('seed', merged.seed, 0, Number.MAX_SAFE_INTEGER, true);
   let stop = merged.stop ?? [];
   if (typeof stop === 'string') stop = [stop];
-  if (!Array.isArray(stop) || stop.some((item) => typeof item !== 'string')) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, 'invalid stop option: expected a string or an array of strings');
+  if (!Array.isArray(stop)) {
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid stop option ${describeValue(stop)}, expected a string or an array of strings`);
+  }
+  const index = stop.findIndex((item) => typeof item !== 'string');
+  if (index >= 0) {
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid stop[${index}] ${describeValue(stop[index])}, expected a string`);
   }
   return { ...merged, stop };
 }

@@ -2,7 +2,7 @@
 // that run the model (generate, chat, perplexity) wait in a queue, so a second call made while
 // one runs starts when the first has finished. tokenize and detokenize run at once.
 import { chatAddsBos, renderChat } from './chat.js';
-import { ErrorCode, SpinquantError, abortError, throwIfAborted } from './errors.js';
+import { ErrorCode, SpinquantError, abortError, describeValue, throwIfAborted } from './errors.js';
 import { GenerationRun, runTokenLoop, samplingOptions, yieldToEventLoop } from './generation.js';
 import { loadInto } from './loader.js';
 import { NativeContext } from './native.js';
@@ -81,7 +81,7 @@ export class Model {
   /** Returns the token ids of text. */
   tokenize(text, { addBos, parseSpecial = false } = {}) {
     this.#checkAlive();
-    if (typeof text !== 'string') throw new SpinquantError(ErrorCode.INVALID_ARG, 'tokenize expects a string');
+    if (typeof text !== 'string') throw new SpinquantError(ErrorCode.INVALID_ARG, `tokenize expects a string, got ${describeValue(text)}`);
     let bosMode = -1;
     if (addBos !== undefined) bosMode = addBos ? 1 : 0;
     return this.#native.tokenize(text, bosMode, parseSpecial);
@@ -91,7 +91,7 @@ export class Model {
   detokenize(ids, { skipSpecialTokens = false } = {}) {
     this.#checkAlive();
     if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) {
-      throw new SpinquantError(ErrorCode.INVALID_ARG, 'detokenize expects an array of token ids');
+      throw new SpinquantError(ErrorCode.INVALID_ARG, `detokenize expects an array of token ids, got ${describeValue(ids)}`);
     }
     return this.#native.detokenize(Array.from(ids), skipSpecialTokens);
   }
@@ -131,7 +131,7 @@ export class Model {
   #promptIds(prompt) {
     if (typeof prompt === 'string') return this.#native.tokenize(prompt, -1, true);
     if (Array.isArray(prompt) || ArrayBuffer.isView(prompt)) return Array.from(prompt);
-    throw new SpinquantError(ErrorCode.INVALID_ARG, 'the prompt must be a string or an array of token ids');
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `the prompt must be a string or an array of token ids, got ${describeValue(prompt)}`);
   }
 
   async #generate(run, buildPrompt, options) {
@@ -154,9 +154,9 @@ export class Model {
   perplexity(text, { window = 0, maxWindows = 0, signal, onProgress } = {}) {
     return this.#queue.run(async () => {
       this.#checkAlive();
-      if (typeof text !== 'string') throw new SpinquantError(ErrorCode.INVALID_ARG, 'perplexity expects a string');
-      if (!Number.isInteger(window) || window < 0) throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid window ${JSON.stringify(window)}, expected a positive integer (0: the default)`);
-      if (!Number.isInteger(maxWindows) || maxWindows < 0) throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid maxWindows ${JSON.stringify(maxWindows)}, expected a non-negative integer (0: all)`);
+      if (typeof text !== 'string') throw new SpinquantError(ErrorCode.INVALID_ARG, `perplexity expects a string, got ${describeValue(text)}`);
+      if (!Number.isInteger(window) || window < 0) throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid window ${describeValue(window)}, expected a positive integer (0: the default)`);
+      if (!Number.isInteger(maxWindows) || maxWindows < 0) throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid maxWindows ${describeValue(maxWindows)}, expected a non-negative integer (0: all)`);
       throwIfAborted(signal, 'the perplexity evaluation');
       const begin = globalThis.performance?.now?.() ?? Date.now();
       const available = this.#native.perplexityBegin(text, window);

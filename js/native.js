@@ -5,6 +5,19 @@
 import { ErrorCode, SpinquantError, codeFromNative } from './errors.js';
 import { instantiateBuild } from './runtime.js';
 
+/**
+ * Rewrites a loader message for a JavaScript caller. The loaders name the in-memory files that
+ * the model bytes and the tokenizer were written to, which mean nothing to the caller (whose
+ * description of the source already names the model), and the CLI option --tokenizer.
+ */
+function describeGuestFiles(message) {
+  return message
+    .replace(/'\/sq-source-[^']*': /g, '')
+    .replace(/(model )?'\/sq-source-[^']*'/g, 'the model')
+    .replace(/(tokenizer )?'\/sq-\d+-tokenizer\.bin'/g, 'the tokenizer')
+    .replaceAll('pass --tokenizer with', 'pass the tokenizer option with');
+}
+
 export class NativeContext {
   /** Starts a WebAssembly instance of the chosen build with a context of choice.threads threads. */
   static async create(platform, choice) {
@@ -119,10 +132,8 @@ export class NativeContext {
   streamEnd(tokenizerPath, keepSource, what) {
     const result = this.withString(tokenizerPath ?? '', (pointer) => this.module._sq_api_stream_end(this.ctx, pointer, keepSource ? 1 : 0));
     if (result < 0) {
-      // The loaders name the in-memory file the bytes were exposed as, which means nothing to
-      // the caller, whose description of the source names the file.
       const error = this.lastError(what);
-      error.message = error.message.replace(/'\/sq-source-[^']*': /g, '');
+      error.message = describeGuestFiles(error.message);
       throw error;
     }
   }

@@ -5,7 +5,7 @@
 //            only to cross-origin isolated pages (COOP and COEP headers)
 // Each model gets its own WebAssembly instance (so disposing a model returns all its memory),
 // while the compiled WebAssembly.Module of each build is compiled once and shared.
-import { ErrorCode, SpinquantError } from './errors.js';
+import { ErrorCode, SpinquantError, describeValue } from './errors.js';
 
 // The URLs are written out in full so that bundlers (Vite, webpack) find and copy the files.
 const BUILDS = {
@@ -68,7 +68,7 @@ const MAX_THREADS = 64;
 export function chooseBuild(platform, options = {}) {
   const simd = options.simd ?? 'auto';
   if (!['auto', 'relaxed', 'simd128'].includes(simd)) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid simd option ${JSON.stringify(simd)}, expected 'auto', 'relaxed' or 'simd128'`);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid simd option ${describeValue(simd)}, expected 'auto', 'relaxed' or 'simd128'`);
   }
   const features = probeFeatures();
   if (!features.simd128) {
@@ -81,7 +81,7 @@ export function chooseBuild(platform, options = {}) {
     threads = threadsAvailable ? Math.min(platform.cpuCount(), 8) : 1;
   }
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid threads option ${JSON.stringify(options.threads)}, expected 'auto' or an integer from 1 to ${MAX_THREADS}`);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid threads option ${describeValue(options.threads)}, expected 'auto' or an integer from 1 to ${MAX_THREADS}`);
   }
   if (threads > 1 && !threadsAvailable) {
     throw new SpinquantError(ErrorCode.UNSUPPORTED, `threads: ${threads} needs SharedArrayBuffer, which this page lacks because it is not cross-origin isolated; serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp, or use threads: 1`);

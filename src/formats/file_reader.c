@@ -7,10 +7,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-/* Bytes per fread call. wasmtime 51 fails single reads of 128 MiB or more, so reads are chunked.
- * NOTE: Node 20's node:wasi can still crash at exit once guest memory passes about 64 MiB; 4 MiB
- * chunks made it rarer in one measurement but do not prevent it. */
-#define FILE_READ_CHUNK_BYTES ((size_t)4 << 20)
+#include "core/io.h"
 
 sq_status sq_file_reader_open(sq_file_reader *reader, const char *path, sq_error *err) {
     memset(reader, 0, sizeof(*reader));
@@ -67,19 +64,15 @@ sq_status sq_file_reader_read(sq_file_reader *reader, void *destination, uint64_
         return SQ_OK;
     }
 
-    /* Chunked because the wasmtime runtime (version 51) fails a single WASI read of 128 MiB or
-     * more, which one large tensor needs. */
-    uint8_t *bytes = destination;
-    uint64_t done = 0;
-    while (done < size) {
-        size_t chunk = size - done < FILE_READ_CHUNK_BYTES ? (size_t)(size - done) : FILE_READ_CHUNK_BYTES;
-        size_t got = fread(bytes + done, 1, chunk, reader->file);
-        done += got;
-        if (got != chunk) {
-            return sq_error_set(err, SQ_ERR_IO, "read error in '%s': %s at offset %llu returned %llu of %llu bytes",
-                                reader->path, item, (unsigned long long)reader->position, (unsigned long long)done,
-                                (unsigned long long)size);
-        }
+    /* Chunked because the wasmtime runtime fails a single WASI read of 128 MiB or more, which
+     * one large tensor needs.
+     * NOTE: Node 20's node:wasi can still crash at exit once guest memory passes about 64 MiB;
+     * 4 MiB chunks made it rarer in one measurement but do not prevent it. */
+    size_t done = sq_io_read_chunked(reader->file, destination, (size_t)size);
+    if (done != size) {
+        return sq_error_set(err, SQ_ERR_IO, "read error in '%s': %s at offset %llu returned %llu of %llu bytes",
+                            reader->path, item, (unsigned long long)reader->position, (unsigned long long)done,
+                            (unsigned long long)size);
     }
     reader->position += size;
     return SQ_OK;

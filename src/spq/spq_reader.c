@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/crc32.h"
+#include "core/io.h"
 #include "spq/spq_bind.h"
 #include "spq/spq_read_common.h"
 
@@ -149,17 +150,7 @@ sq_status sq_spq_load_file(const char *path, sq_spq_model *model, sq_spq_failure
         fclose(file);
         return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate %zu bytes for '%s'", size, path);
     }
-    /* In chunks of 64 MiB, because the wasmtime runtime (version 51) fails a single WASI read of
-     * 128 MiB or more. */
-    size_t read = 0;
-    while (read < size) {
-        size_t chunk = size - read < ((size_t)64 << 20) ? size - read : ((size_t)64 << 20);
-        size_t got = fread(bytes + read, 1, chunk, file);
-        read += got;
-        if (got != chunk) {
-            break;
-        }
-    }
+    size_t read = sq_io_read_chunked(file, bytes, size);
     fclose(file);
     if (read != size) {
         free(bytes);

@@ -37,10 +37,18 @@ typedef struct sq_spq_stream sq_spq_stream;
 
 sq_status sq_spq_stream_create(sq_spq_stream **out, sq_error *err);
 
+/* Sets the length of the whole stream when the caller knows it (a file size, an HTTP
+ * Content-Length); 0 means unknown, the default. A file header that declares another size then
+ * fails at once, so the tensor storage allocated after the metadata is bounded by the bytes that
+ * will arrive. Fails with SQ_ERR_INVALID_ARG once bytes have been fed. */
+sq_status sq_spq_stream_set_total_size(sq_spq_stream *stream, uint64_t total_bytes, sq_error *err);
+
 /* Consumes n bytes (any n, including 0). Metadata and tokenizer bytes are buffered until their
  * section is complete. Tensor bytes are copied straight to their final place in the model's
- * storage, which is allocated once the metadata is known. Each section is verified when its
- * last byte arrives, and after a failure every later call returns the same error. */
+ * storage, which is allocated once the metadata is known. A section header whose payload would
+ * run past the file size in the file header fails before anything is allocated for it. Each
+ * section is verified when its last byte arrives, and after a failure every later call returns
+ * the same error. */
 sq_status sq_spq_stream_feed(sq_spq_stream *stream, const void *bytes, size_t n, sq_error *err);
 
 /* Checks that the whole file has arrived and moves the result into *model. A stream that ended

@@ -38,6 +38,7 @@ struct sq_spq_stream {
     uint8_t *storage;               /* tensor sections, allocated after the metadata */
     uint64_t *storage_offsets;      /* [n_sections] payload offset of each tensor section */
     uint64_t received;
+    uint64_t total_size;            /* length of the whole stream, 0 when unknown */
 
     sq_status failed_status;
     sq_spq_failure failure;
@@ -49,6 +50,16 @@ sq_status sq_spq_stream_create(sq_spq_stream **out, sq_error *err) {
     if (*out == NULL) {
         return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate the .spq stream reader");
     }
+    return SQ_OK;
+}
+
+sq_status sq_spq_stream_set_total_size(sq_spq_stream *s, uint64_t total_bytes, sq_error *err) {
+    if (s->received > 0 || s->header_filled > 0 || s->phase != PHASE_FILE_HEADER) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG,
+                            "cannot set the stream size to %llu bytes after %llu bytes were fed; set it before the first byte",
+                            (unsigned long long)total_bytes, (unsigned long long)(s->received + s->header_filled));
+    }
+    s->total_size = total_bytes;
     return SQ_OK;
 }
 
@@ -89,6 +100,12 @@ static sq_status allocate_storage(sq_spq_stream *s, sq_error *err) {
         return sq_error_set(err, SQ_ERR_FORMAT, "the metadata implies %llu bytes of tensors, but the header gives a file size of %llu bytes",
                             (unsigned long long)layout->tensor_bytes, (unsigned long long)s->header.file_size);
     }
+    /* A 32-bit build would otherwise truncate the size passed to aligned_alloc and later write
+     * tensor payloads past the smaller block. */
+    if (layout->tensor_bytes > (uint64_t)SIZE_MAX - SQ_SPQ_ALIGNMENT) {
+        return sq_error_set(err, SQ_ERR_NOMEM, "the metadata implies %llu bytes of tensors, more than the address space of this build",
+                            (unsigned long long)layout->tensor_bytes);
+    }
     s->storage_offsets = calloc((size_t)layout->n_sections, sizeof(uint64_t));
     s->storage = aligned_alloc(SQ_SPQ_ALIGNMENT, (size_t)sq_spq_align(layout->tensor_bytes > 0 ? layout->tensor_bytes : 1));
     if (s->storage == NULL || s->storage_offsets == NULL) {
@@ -103,8 +120,21 @@ static sq_status allocate_storage(sq_spq_stream *s, sq_error *err) {
     return SQ_OK;
 }
 
-/* Handles a complete section header: checks it and points the payload at its destination. */
-static sq_status begin_payload(sq_spq_stream *s, sq_error *err) {
+/* Checks a complete file header, and its file size against the stream's length when known. */
+static sq_status check_file_header(sq_spq_stream *s, sq_error *err) {
+    sq_status status = sq_spq_file_header_decode(s->header_bytes, &s->header, err);
+    if (status == SQ_OK && s->total_size > 0 && s->header.file_size != s->total_size) {
+        status = sq_error_set(err, SQ_ERR_FORMAT, "the header gives a file size of %llu bytes, but the stream has %llu; %s",
+                              (unsigned long long)s->header.file_size, (unsigned long long)s->total_size,
+                              s->total_size < s->header.file_size ? "the file is truncated or its header is corrupt"
+                                                                  : "bytes follow the file, or its header is corrupt");
+    }
+    return status;
+}
+
+/* Handles a complete section header, whose payload starts at byte payload_offset of the file:
+ * checks it and points the payload at its destination. */
+static sq_status begin_payload(sq_spq_stream *s, uint64_t payload_offset, sq_error *err) {
     sq_status status = sq_spq_section_header_decode(s->header_bytes, s->section, s->parse.n_layers,
                                                     &s->section_header, err);
     if (status == SQ_OK) {
@@ -113,7 +143,17 @@ static sq_status begin_payload(sq_spq_stream *s, sq_error *err) {
     if (status != SQ_OK) {
         return status;
     }
+    /* The payload and its padding lie inside the file, so a size beyond what the header's file
+     * size leaves is corrupt. Checking it before the allocation below keeps one corrupt section
+     * header from reserving up to SQ_SPQ_MAX_SMALL_SECTION bytes that never arrive. */
     uint64_t size = s->section_header.payload_size;
+    uint64_t left = s->header.file_size > payload_offset ? s->header.file_size - payload_offset : 0;
+    uint64_t padded = sq_spq_align(size);
+    if (size > left || padded < size || padded > left) {
+        return sq_error_set(err, SQ_ERR_FORMAT,
+                            "payload of %llu bytes runs past the end of the file: the header gives a file size of %llu bytes, which leaves %llu after this section header",
+                            (unsigned long long)size, (unsigned long long)s->header.file_size, (unsigned long long)left);
+    }
     if (s->section < SQ_SPQ_SECTIONS_BEFORE_LAYERS - 1) {
         s->small_payload = malloc((size_t)(size > 0 ? size : 1));
         if (s->small_payload == NULL) {
@@ -185,7 +225,7 @@ sq_status sq_spq_stream_feed(sq_spq_stream *s, const void *data, size_t n, sq_er
         case PHASE_FILE_HEADER:
             used = fill_header(s, bytes, n);
             if (s->header_filled == SQ_SPQ_HEADER_SIZE) {
-                status = sq_spq_file_header_decode(s->header_bytes, &s->header, err);
+                status = check_file_header(s, err);
                 if (status != SQ_OK) {
                     return fail(s, -1, status, err);
                 }
@@ -196,7 +236,8 @@ sq_status sq_spq_stream_feed(sq_spq_stream *s, const void *data, size_t n, sq_er
             break;
         case PHASE_SECTION_HEADER:
             used = fill_header(s, bytes, n);
-            if (s->header_filled == SQ_SPQ_SECTION_HEADER_SIZE && (status = begin_payload(s, err)) != SQ_OK) {
+            if (s->header_filled == SQ_SPQ_SECTION_HEADER_SIZE &&
+                (status = begin_payload(s, s->received + used, err)) != SQ_OK) {
                 return fail(s, s->section, status, err);
             }
             break;

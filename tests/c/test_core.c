@@ -1,6 +1,7 @@
 /* Tests of the core helpers: CRC-32 against published check values, the thread pool's
  * run-every-task-once contract, the atomic file write (no temporary file left, target kept on
- * failure), the checked file read, the logger's level filter and the error record. */
+ * failure), the checked file read (also across several read chunks), the logger's level filter
+ * and the error record. */
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -429,6 +430,60 @@ static void test_io_read_file(void) {
     free(dir);
 }
 
+/* A file of two full chunks and 3 bytes more: sq_io_read_file must return every byte, and
+ * sq_io_read_chunked must stop at the end of the file with the count it read. */
+static void test_io_read_file_in_chunks(void) {
+    char *dir = make_temp_dir();
+    CHECK(dir != NULL);
+    if (dir == NULL) {
+        return;
+    }
+    char *path = join_path(dir, "chunks.bin");
+    size_t length = 2 * SQ_IO_READ_CHUNK_BYTES + 3;
+    uint8_t *expected = malloc(length);
+    for (size_t i = 0; i < length; i++) {
+        expected[i] = (uint8_t)((i * 131u + i / 4099u) & 0xFFu);
+    }
+    FILE *file = fopen(path, "wb");
+    CHECK(file != NULL);
+    if (file != NULL) {
+        CHECK(fwrite(expected, 1, length, file) == length);
+        fclose(file);
+    }
+
+    sq_error err = {0};
+    uint8_t *data = NULL;
+    size_t size = 0;
+    CHECK_MSG(sq_io_read_file(path, &data, &size, &err) == SQ_OK, "%s", err.message);
+    CHECK(size == length);
+    CHECK(data != NULL);
+    if (data != NULL) {
+        CHECK(memcmp(data, expected, length) == 0);
+        CHECK(data[length] == '\0');
+    }
+    free(data);
+
+    /* Asking for 10 bytes more than the file has returns the file's length, not an error. */
+    uint8_t *buffer = malloc(length + 10);
+    file = fopen(path, "rb");
+    CHECK(file != NULL);
+    if (file != NULL) {
+        size_t got = sq_io_read_chunked(file, buffer, length + 10);
+        CHECK_MSG(got == length, "read %zu of %zu bytes", got, length);
+        CHECK(feof(file));
+        CHECK(!ferror(file));
+        CHECK(memcmp(buffer, expected, length) == 0);
+        fclose(file);
+    }
+
+    free(buffer);
+    free(expected);
+    remove(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+
 /* ---- logger and error record ---- */
 
 typedef struct log_capture {
@@ -513,6 +568,7 @@ int main(void) {
     RUN_TEST(test_io_atomic_write_onto_directory);
     RUN_TEST(test_io_atomic_write_missing_dir);
     RUN_TEST(test_io_read_file);
+    RUN_TEST(test_io_read_file_in_chunks);
     RUN_TEST(test_log_filter_and_format);
     RUN_TEST(test_status_error_record);
     TEST_MAIN_END();

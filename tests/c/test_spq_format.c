@@ -1,8 +1,9 @@
 /* Tests for the .spq file format. The header bytes are checked against the documented layout,
  * stories260K makes a round trip through the writer and both readers (whole-file, and streaming
  * with several chunk patterns), and truncated, corrupted and version-mismatched files must be
- * rejected at the section where they fail. Section boundaries come from an independent walk over
- * the documented header fields, not from the reader under test. */
+ * rejected at the section where they fail. The stream reader must reject a section or file size
+ * that the header declares beyond the file before allocating it. Section boundaries come from an
+ * independent walk over the documented header fields, not from the reader under test. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,97 @@ static void test_trailing_bytes_rejected(void) {
     free(longer);
 }
 
+/* Feeds the first n bytes of bytes to a new stream (with total_size unless it is 0) in one call
+ * and returns the status; *failure gets the failure place. */
+static sq_status feed_prefix(const uint8_t *bytes, size_t n, uint64_t total_size, sq_spq_failure *failure,
+                             sq_error *err) {
+    sq_spq_stream *stream = NULL;
+    sq_status status = sq_spq_stream_create(&stream, err);
+    if (status == SQ_OK && total_size > 0) {
+        status = sq_spq_stream_set_total_size(stream, total_size, err);
+    }
+    if (status == SQ_OK) {
+        status = sq_spq_stream_feed(stream, bytes, n, err);
+    }
+    if (status != SQ_OK && sq_spq_stream_failure(stream) != NULL) {
+        *failure = *sq_spq_stream_failure(stream);
+    }
+    sq_spq_stream_free(stream);
+    return status;
+}
+
+/* A metadata section header that declares 256 MiB (the largest metadata payload accepted) in a
+ * file of a few hundred kilobytes. The stream reader must reject it as soon as the section header
+ * is complete, before it allocates a payload buffer: an implementation that allocated first
+ * would accept these 128 bytes and wait for the payload. */
+static void test_stream_rejects_section_past_file_size(void) {
+    uint64_t o[16];
+    walk_sections(file_bytes, o, 15);
+    uint8_t *copy = copy_bytes(file_size);
+    sq_spq_section_header header;
+    sq_error err = {0};
+    CHECK(sq_spq_section_header_decode(copy + o[0], 0, built.config.n_layers, &header, &err) == SQ_OK);
+    header.payload_size = SQ_SPQ_MAX_SMALL_SECTION;
+    sq_spq_section_header_encode(&header, copy + o[0]);
+
+    for (int known_size = 0; known_size < 2; known_size++) {
+        sq_spq_failure failure = {-2, SQ_SPQ_SECTION_FILE_HEADER, -2};
+        sq_error stream_err = {0};
+        sq_status status = feed_prefix(copy, (size_t)o[0] + 64, known_size ? file_size : 0, &failure, &stream_err);
+        CHECK_MSG(status == SQ_ERR_FORMAT, "known size %d: status %s (%s)", known_size, sq_status_name(status),
+                  stream_err.message);
+        CHECK_MSG(failure.section == 0 && failure.kind == SQ_SPQ_SECTION_METADATA, "failed at section %d",
+                  failure.section);
+        CHECK_MSG(strstr(stream_err.message, "268435456") != NULL, "message: %s", stream_err.message);
+        char declared[32];
+        snprintf(declared, sizeof(declared), "%zu", file_size);
+        CHECK_MSG(strstr(stream_err.message, declared) != NULL, "message without the file size %s: %s", declared,
+                  stream_err.message);
+    }
+    /* The whole file fails at the same section in both readers. */
+    expect_rejected(copy, file_size, SQ_ERR_FORMAT, 0, SQ_SPQ_SECTION_METADATA, -1, "metadata of 256 MiB");
+    free(copy);
+}
+
+/* A file header that declares 1 TiB: with the stream's real length given, it fails in the file
+ * header, before the metadata can size the tensor storage by the declared size. */
+static void test_stream_rejects_file_size_beyond_total(void) {
+    uint8_t *copy = copy_bytes(file_size);
+    sq_spq_file_header header;
+    sq_error err = {0};
+    CHECK(sq_spq_file_header_decode(copy, &header, &err) == SQ_OK);
+    header.file_size = (uint64_t)1 << 40;
+    sq_spq_file_header_encode(&header, copy);
+
+    sq_spq_failure failure = {-2, SQ_SPQ_SECTION_FILE_HEADER, -2};
+    sq_status status = feed_prefix(copy, 64, file_size, &failure, &err);
+    CHECK_MSG(status == SQ_ERR_FORMAT, "status %s (%s)", sq_status_name(status), err.message);
+    CHECK(failure.section == -1);
+    CHECK_MSG(strstr(err.message, "1099511627776") != NULL, "message: %s", err.message);
+
+    /* The unchanged file still streams with its real length given. */
+    sq_spq_model model;
+    memset(&model, 0, sizeof(model));
+    sq_spq_stream *stream = NULL;
+    CHECK(sq_spq_stream_create(&stream, &err) == SQ_OK);
+    CHECK(sq_spq_stream_set_total_size(stream, file_size, &err) == SQ_OK);
+    CHECK(sq_spq_stream_feed(stream, file_bytes, file_size, &err) == SQ_OK);
+    status = sq_spq_stream_finish(stream, &model, &err);
+    CHECK_MSG(status == SQ_OK, "%s", err.message);
+    if (status == SQ_OK) {
+        check_same_as_built(&model);
+    }
+    sq_spq_model_free(&model);
+
+    /* The size can no longer be set once bytes arrived. */
+    sq_spq_stream_free(stream);
+    CHECK(sq_spq_stream_create(&stream, &err) == SQ_OK);
+    CHECK(sq_spq_stream_feed(stream, file_bytes, 10, &err) == SQ_OK);
+    CHECK(sq_spq_stream_set_total_size(stream, file_size, &err) == SQ_ERR_INVALID_ARG);
+    sq_spq_stream_free(stream);
+    free(copy);
+}
+
 static void test_half_conversions(void) {
     /* Hand values: 1.0 = 0x3C00, -2.0 = 0xC000, 65504 = 0x7BFF, 2^-24 = 0x0001 (smallest subnormal),
      * 1 + 2^-11 rounds to even 0x3C00, 1 + 3·2^-11 rounds up to 0x3C02, 70000 overflows to inf. */
@@ -419,6 +511,8 @@ int main(void) {
     RUN_TEST(test_corrupted_files_rejected);
     RUN_TEST(test_version_mismatch_rejected);
     RUN_TEST(test_trailing_bytes_rejected);
+    RUN_TEST(test_stream_rejects_section_past_file_size);
+    RUN_TEST(test_stream_rejects_file_size_beyond_total);
     RUN_TEST(test_half_conversions);
     RUN_TEST(test_layout_offsets);
     free(file_bytes);

@@ -2,8 +2,9 @@
  * recomputed (fuzz_fix_spq_crcs) so that mutations reach the code behind the checksums:
  *   - the whole-file reader, sq_spq_read_buffer, on a 64-byte aligned copy;
  *   - the streaming reader, fed in chunks of pseudo-random sizes (0 to 4096 bytes, derived from
- *     a hash of the input so that a crash reproduces).
- * The two readers must agree: a file one accepts the other accepts too, with the same
+ *     a hash of the input so that a crash reproduces), once with the input's length given
+ *     (sq_spq_stream_set_total_size) and once without it.
+ * The readers must agree: a file one accepts the others accept too, with the same
  * configuration, settings and embedding bytes. */
 #include <stdlib.h>
 
@@ -28,10 +29,14 @@ static size_t next_chunk(uint64_t *state) {
     return (r & 3) == 0 ? (size_t)(r >> 2) % 4097 : (size_t)(r >> 2) % 97;
 }
 
-static sq_status read_streamed(const uint8_t *data, size_t size, sq_spq_model *model) {
+/* Streams the input; total_size is the length given to the reader, 0 for none. */
+static sq_status read_streamed(const uint8_t *data, size_t size, uint64_t total_size, sq_spq_model *model) {
     sq_spq_stream *stream = NULL;
     sq_error err;
     sq_status status = sq_spq_stream_create(&stream, &err);
+    if (status == SQ_OK) {
+        status = sq_spq_stream_set_total_size(stream, total_size, &err);
+    }
     if (status != SQ_OK) {
         fuzz_fail("cannot create a stream reader", err.message);
     }
@@ -93,6 +98,21 @@ static void compare_models(const sq_spq_model *a, const sq_spq_model *b) {
     }
 }
 
+/* Fails unless the whole-file reader and a stream reader (named by which) agree, and frees the
+ * streamed model. */
+static void compare_outcomes(sq_status whole_status, const sq_spq_model *whole, sq_status stream_status,
+                             sq_spq_model *streamed, const char *which) {
+    if ((whole_status == SQ_OK) != (stream_status == SQ_OK)) {
+        fuzz_fail(whole_status == SQ_OK ? "only the whole-file reader accepted the file"
+                                        : "the whole-file reader rejected a file that a stream reader accepted",
+                  which);
+    }
+    if (stream_status == SQ_OK) {
+        compare_models(whole, streamed);
+        sq_spq_model_free(streamed);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t allocated = (size + 63) / 64 * 64;
     uint8_t *bytes = aligned_alloc(64, allocated > 0 ? allocated : 64);
@@ -108,31 +128,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sq_status whole_status = sq_spq_read_buffer(bytes, size, 0, &whole, &failure, &err);
     fuzz_check_failure(whole_status, &err);
 
-    /* The stream reader allocates the tensor storage the metadata implies once it is no larger
-     * than the file size the header declares, because a stream reveals its real length only at
-     * the end. A header that declares far more than the input therefore makes it allocate that
-     * much, which the harness's memory limit would report: such inputs stop here. */
+    /* With the input's length given, the stream reader allocates at most what the input holds. */
+    sq_spq_model streamed;
+    memset(&streamed, 0, sizeof(streamed));
+    sq_status stream_status = read_streamed(bytes, size, size, &streamed);
+    compare_outcomes(whole_status, &whole, stream_status, &streamed, "the stream reader with the length");
+
+    /* Without the length, the stream reader allocates the tensor storage the metadata implies
+     * once it is no larger than the file size the header declares, because such a stream
+     * reveals its real length only at the end. A header that declares far more than the input
+     * therefore makes it allocate that much, which the harness's memory limit would report: such
+     * inputs skip this reader. */
     uint64_t declared_size = size >= 32 ? fuzz_load_le64(bytes + 24) : 0;
     if (declared_size > size && declared_size > MAX_DECLARED_BYTES) {
         if (whole_status == SQ_OK) {
             fuzz_fail("the whole-file reader accepted a file shorter than its header declares", "");
         }
-        free(bytes);
-        return 0;
+    } else {
+        memset(&streamed, 0, sizeof(streamed));
+        stream_status = read_streamed(bytes, size, 0, &streamed);
+        compare_outcomes(whole_status, &whole, stream_status, &streamed, "the stream reader without the length");
     }
 
-    sq_spq_model streamed;
-    memset(&streamed, 0, sizeof(streamed));
-    sq_status stream_status = read_streamed(bytes, size, &streamed);
-
-    if ((whole_status == SQ_OK) != (stream_status == SQ_OK)) {
-        fuzz_fail("the whole-file and streaming readers disagree on whether the file is valid",
-                  whole_status == SQ_OK ? "only the whole-file reader accepted it" : "only the stream reader accepted it");
-    }
     if (whole_status == SQ_OK) {
-        compare_models(&whole, &streamed);
         sq_spq_model_free(&whole);
-        sq_spq_model_free(&streamed);
     }
     free(bytes);
     return 0;

@@ -1,7 +1,7 @@
 // Memory limits of the 32-bit WebAssembly build, for the WASI CLI (dist/spinquant.wasm, or the
 // module named by SQ_WASI_MODULE). It must reject a model that cannot fit in its 4 GiB address
-// space with a clear error. It must also read a tensor or a .spq file of more than 128 MiB,
-// which the wasmtime runtime (version 51) refuses in a single read.
+// space with a clear error. It must also read a tensor, a .spq file or a tokenizer file of more
+// than 128 MiB, which the wasmtime runtime (version 51) refuses in a single read.
 // The GGUF files are sparse: their headers declare large Q4_0 tensors whose data is a hole
 // of zeros, so the tests need little disk space. Runs under both WASI runners of helpers.mjs.
 import { after, before, describe, test } from 'node:test';
@@ -13,10 +13,13 @@ import { distPath, repositoryRoot, run, wasiRunners } from './helpers.mjs';
 
 const wasm = process.env.SQ_WASI_MODULE ? path.resolve(repositoryRoot, process.env.SQ_WASI_MODULE) : distPath('spinquant.wasm');
 const tokenizerPath = path.join(repositoryRoot, 'models/stories260K/tok512.bin');
+const modelPath = path.join(repositoryRoot, 'models/stories260K/stories260K.bin');
 
 function findSkipReason() {
   if (!existsSync(wasm)) return `${wasm} not found; build it with npm run build`;
-  if (!existsSync(tokenizerPath)) return `${tokenizerPath} not found`;
+  for (const file of [tokenizerPath, modelPath]) {
+    if (!existsSync(file)) return `${file} not found`;
+  }
   return false;
 }
 
@@ -88,6 +91,11 @@ describe('WASI build memory limits', { skip }, () => {
     writeSync(spq, Buffer.from('SPQM\r\n\x1a\n', 'latin1'));
     ftruncateSync(spq, 200 * 1024 * 1024);
     closeSync(spq);
+    // A 136 MiB tokenizer file of zeros, which the tokenizer loader reads whole (sq_io_read_file).
+    copyFileSync(modelPath, path.join(scratch, 'stories260K.bin'));
+    const tokenizer = openSync(path.join(scratch, 'large-tokenizer.bin'), 'w');
+    ftruncateSync(tokenizer, 136 * 1024 * 1024);
+    closeSync(tokenizer);
   });
 
   after(() => {
@@ -138,6 +146,14 @@ describe('WASI build memory limits', { skip }, () => {
         // The whole file arrives, so the reader gets to check the header's CRC-32, which is zero.
         assert.doesNotMatch(result.stderr, /cannot read/);
         assert.match(result.stderr, /large\.spq.*CRC-32/);
+        assert.equal(result.status, 1, `exit code ${result.status}; stderr:\n${result.stderr}`);
+      });
+
+      test('a tokenizer file of 136 MiB is read in full', { skip: crashesAtExit && 'node:wasi crashes at exit after large guest memory' }, () => {
+        const result = run(runner.command, [...runner.prefix, '--dir', `${scratch}::/work`, wasm, 'info', '/work/stories260K.bin', '--tokenizer', '/work/large-tokenizer.bin'], { timeout: 300_000 });
+        // The whole file arrives, so the loader gets to parse its first field, which is zero.
+        assert.doesNotMatch(result.stderr, /read error/);
+        assert.match(result.stderr, /large-tokenizer\.bin' has max_token_length 0/);
         assert.equal(result.status, 1, `exit code ${result.status}; stderr:\n${result.stderr}`);
       });
     });
