@@ -97,7 +97,7 @@ prepare_models() {
     cat <<EOF
 start: SmolLM2 uses random Hadamard rotations, because $SMOLLM2_ROTATION does not exist.
 start: To learn rotations, run from $root (add --resume to continue an interrupted run):
-         $CLI calibrate $SMOLLM2_GGUF --text ../shared/data/wikitext-2-raw/wiki.valid.raw --out $SMOLLM2_ROTATION --w-bits 4 --a-bits 8 --kv-bits 8 --window 256 --samples 64 --iters 100 --threads $(nproc) --checkpoint models/smollm2-learned.ckpt
+         $CLI calibrate $SMOLLM2_GGUF --text ../shared/data/wikitext-2-raw/wiki.valid.raw --out $SMOLLM2_ROTATION --w-bits 4 ${SMOLLM2_GROUP[*]} --a-bits 8 --kv-bits 8 --window 256 --samples 64 --iters 100 --threads $(nproc) --checkpoint models/smollm2-learned.ckpt
        then run npm start again; it quantizes the model again with the learned rotations.
        One iteration took about 110 s on the 2-core development machine (about 3 hours for 100).
 EOF

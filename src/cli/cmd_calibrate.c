@@ -43,6 +43,7 @@ typedef struct calibrate_args {
     int32_t samples;
     int32_t windows_per_step;
     int32_t w_bits;
+    int32_t w_group;
     int32_t a_bits;
     int32_t kv_bits;
     int32_t checkpoint_every;
@@ -135,6 +136,7 @@ static sq_status evaluate(const calibrate_args *a, const char *model_path, sq_ro
     recipe.seed = a->seed;
     recipe.mode_had = strcmp(a->mode, "had") == 0;
     recipe.w_bits = a->w_bits;
+    recipe.w_group = a->w_group;
     recipe.a_bits = a->a_bits;
     recipe.kv_bits = a->kv_bits;
     sq_status status = cli_load_model(model_path, a->tokenizer_path, logger, &model, err);
@@ -170,9 +172,9 @@ static sq_status compare_on_eval_text(const calibrate_args *a, const char *model
         status = evaluate(a, model_path, SQ_ROTATION_FILE, a->out_path, ids, count, pool, logger, learned_ppl, err);
     }
     if (status == SQ_OK) {
-        printf("perplexity on %s (windows of %d, W%d A%d KV%d, mode %s): random Hadamard (seed %llu) %.6f, learned "
-               "%.6f\n",
-               a->eval_text_path, a->eval_window, a->w_bits, a->a_bits, a->kv_bits, a->mode,
+        printf("perplexity on %s (windows of %d, W%d A%d KV%d, weight group %d, mode %s): random Hadamard (seed "
+               "%llu) %.6f, learned %.6f\n",
+               a->eval_text_path, a->eval_window, a->w_bits, a->a_bits, a->kv_bits, a->w_group, a->mode,
                (unsigned long long)a->seed, *hadamard_ppl, *learned_ppl);
     }
     free(ids);
@@ -182,6 +184,7 @@ static sq_status compare_on_eval_text(const calibrate_args *a, const char *model
 static sq_calibration_options build_options(const calibrate_args *a) {
     sq_calibration_options o = sq_calibration_options_default();
     o.settings.w_bits = a->w_bits;
+    o.settings.w_group = a->w_group;
     o.settings.a_bits = a->a_bits;
     o.settings.kv_bits = a->kv_bits;
     o.settings.mode_had = strcmp(a->mode, "had") == 0;
@@ -235,6 +238,9 @@ int cmd_calibrate(int argc, char **argv) {
         {"--samples", CLI_INT, &a.samples, 1, 1 << 20, "calibration windows taken in order from the text (default 64)"},
         {"--windows-per-step", CLI_INT, &a.windows_per_step, 1, 1 << 16, "windows averaged per iteration (default 1)"},
         {"--w-bits", CLI_INT, &a.w_bits, 2, 16, "weight bits during learning, RTN below 16 (default 16)"},
+        {"--w-group", CLI_INT, &a.w_group, 0, 1 << 20, "weight columns per scale during learning and for --eval-text "
+                                                         "(0: one scale per output channel; default 0); must divide "
+                                                         "every linear layer's input width, no effect at --w-bits 16"},
         {"--a-bits", CLI_INT, &a.a_bits, 2, 16, "activation bits (default 4)"},
         {"--kv-bits", CLI_INT, &a.kv_bits, 2, 16, "KV cache bits (default 4)"},
         {"--mode", CLI_STRING, &a.mode, 0, 0, "had (R1-R4) or nohad (R1 and R2 only); default had"},
@@ -251,7 +257,7 @@ int cmd_calibrate(int argc, char **argv) {
     };
     const int n_options = (int)(sizeof(options) / sizeof(options[0]));
     const char *usage = "spinquant calibrate MODEL --text FILE --out FILE [--iters N] [--lr X] [--window N] "
-                        "[--samples N] [--w-bits B] [--a-bits B] [--kv-bits B] [--mode had|nohad] [--seed S] "
+                        "[--samples N] [--w-bits B] [--w-group N] [--a-bits B] [--kv-bits B] [--mode had|nohad] [--seed S] "
                         "[--log FILE.csv] [--checkpoint FILE [--resume]] [--threads N] [--eval-text FILE] [--json]";
     const char *positionals[1];
     int n_positionals = 0;
@@ -302,6 +308,9 @@ int cmd_calibrate(int argc, char **argv) {
     if (status == SQ_OK) {
         status = cli_load_model(positionals[0], a.tokenizer_path, &logger, &model, &err);
     }
+    if (status == SQ_OK) {
+        status = sq_learn_settings_validate(&calibration.settings, &model.config, &err);
+    }
     if (status == SQ_OK && a.eval_window > model.config.context_length) {
         status = sq_error_set(&err, SQ_ERR_INVALID_ARG, "--eval-window %d exceeds the model's context of %d tokens",
                               a.eval_window, model.config.context_length);
@@ -320,8 +329,10 @@ int cmd_calibrate(int argc, char **argv) {
         status = sink.log != NULL ? SQ_OK : SQ_ERR_IO;
     }
     if (status == SQ_OK) {
-        fprintf(stderr, "spinquant: calibrating on %zu tokens: %d windows of %d, %d iterations, W%d A%d KV%d, mode %s\n",
-                count, a.samples, a.window, a.iterations, a.w_bits, a.a_bits, a.kv_bits, a.mode);
+        fprintf(stderr,
+                "spinquant: calibrating on %zu tokens: %d windows of %d, %d iterations, W%d A%d KV%d, weight group %d, "
+                "mode %s\n",
+                count, a.samples, a.window, a.iterations, a.w_bits, a.a_bits, a.kv_bits, a.w_group, a.mode);
         status = sq_calibrate(&model, ids, count, &calibration, pool, &logger, report_progress, &sink, &set, &err);
     }
     if (status == SQ_OK) {
@@ -341,10 +352,10 @@ int cmd_calibrate(int argc, char **argv) {
         printf("{\"out\": ");
         cli_json_string(stdout, a.out_path, strlen(a.out_path));
         printf(", \"iterations\": %d, \"iterations_this_run\": %d, \"first_loss\": %.9g, \"final_loss\": %.9g, "
-               "\"seconds\": %.3f, \"window\": %d, \"samples\": %d, \"w_bits\": %d, \"a_bits\": %d, \"kv_bits\": %d, "
-               "\"mode\": \"%s\", \"seed\": %llu, \"orthogonality_error\": %.3g",
+               "\"seconds\": %.3f, \"window\": %d, \"samples\": %d, \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, "
+               "\"kv_bits\": %d, \"mode\": \"%s\", \"seed\": %llu, \"orthogonality_error\": %.3g",
                a.iterations, sink.completed, sink.first_loss, sink.last_loss, sink.seconds, a.window, a.samples,
-               a.w_bits, a.a_bits, a.kv_bits, a.mode, (unsigned long long)a.seed,
+               a.w_bits, a.w_group, a.a_bits, a.kv_bits, a.mode, (unsigned long long)a.seed,
                sq_rotation_set_orthogonality_error(&set));
         if (a.eval_text_path != NULL) {
             printf(", \"eval_window\": %d, \"hadamard_ppl\": %.9f, \"learned_ppl\": %.9f", a.eval_window, hadamard_ppl,

@@ -88,6 +88,7 @@ static sq_status check_resume(const sq_checkpoint *ck, const sq_checkpoint *expe
         {"n_layers", ck->n_layers, expected->n_layers},
         {"mode (1 = had)", ck->mode_had, expected->mode_had},
         {"--w-bits", ck->w_bits, expected->w_bits},
+        {"--w-group", ck->w_group, expected->w_group},
         {"--a-bits", ck->a_bits, expected->a_bits},
         {"--kv-bits", ck->kv_bits, expected->kv_bits},
         {"--window", ck->window, expected->window},
@@ -281,6 +282,8 @@ static sq_status start_state(calibration_run *run, const int32_t *tokens, const 
     s->n_layers = (uint32_t)c->n_layers;
     s->mode_had = (uint32_t)o->settings.mode_had;
     s->w_bits = (uint32_t)o->settings.w_bits;
+    /* Groups change nothing without weight quantization, so a W16 run resumes with any group. */
+    s->w_group = o->settings.w_bits < 16 ? (uint32_t)o->settings.w_group : 0;
     s->a_bits = (uint32_t)o->settings.a_bits;
     s->kv_bits = (uint32_t)o->settings.kv_bits;
     s->window = (uint32_t)o->window;

@@ -10,9 +10,12 @@
 static const uint8_t checkpoint_magic[8] = {'S', 'Q', 'C', 'K', 'P', 'T', 0, 1};
 
 enum {
-    CHECKPOINT_VERSION = 1,
-    CHECKPOINT_U32_FIELDS = 15,
-    CHECKPOINT_HEADER_BYTES = 96,
+    CHECKPOINT_VERSION = 2,
+    CHECKPOINT_U32_FIELDS = 16,
+    CHECKPOINT_SEED_OFFSET = 12 + 4 * CHECKPOINT_U32_FIELDS,
+    CHECKPOINT_LR_OFFSET = CHECKPOINT_SEED_OFFSET + 8,
+    CHECKPOINT_CLIP_OFFSET = CHECKPOINT_LR_OFFSET + 8,
+    CHECKPOINT_HEADER_BYTES = CHECKPOINT_CLIP_OFFSET + 8,
 };
 
 static void put_u32(uint8_t *p, uint32_t v) {
@@ -56,12 +59,13 @@ static double get_f64(const uint8_t *p) {
     return v;
 }
 
-/* Pointers to the fifteen u32 fields, in file order. */
+/* Pointers to the sixteen u32 fields, in file order. */
 static void u32_fields(sq_checkpoint *c, uint32_t **fields) {
     uint32_t *list[CHECKPOINT_U32_FIELDS] = {
-        &c->dim,        &c->head_dim,       &c->n_layers,    &c->mode_had,         &c->w_bits,
-        &c->a_bits,     &c->kv_bits,        &c->window,      &c->samples,          &c->windows_per_step,
-        &c->iterations, &c->next_iteration, &c->lr_halvings, &c->consecutive_failures, &c->calibration_crc,
+        &c->dim,            &c->head_dim,    &c->n_layers,             &c->mode_had,
+        &c->w_bits,         &c->w_group,     &c->a_bits,               &c->kv_bits,
+        &c->window,         &c->samples,     &c->windows_per_step,     &c->iterations,
+        &c->next_iteration, &c->lr_halvings, &c->consecutive_failures, &c->calibration_crc,
     };
     memcpy(fields, list, sizeof(list));
 }
@@ -87,9 +91,9 @@ sq_status sq_checkpoint_save(const sq_checkpoint *checkpoint, const char *path, 
     for (int i = 0; i < CHECKPOINT_U32_FIELDS; i++) {
         put_u32(bytes + 12 + 4 * i, *fields[i]);
     }
-    put_u64(bytes + 72, c.seed);
-    put_f64(bytes + 80, c.lr);
-    put_f64(bytes + 88, c.max_grad_norm);
+    put_u64(bytes + CHECKPOINT_SEED_OFFSET, c.seed);
+    put_f64(bytes + CHECKPOINT_LR_OFFSET, c.lr);
+    put_f64(bytes + CHECKPOINT_CLIP_OFFSET, c.max_grad_norm);
     uint8_t *p = bytes + CHECKPOINT_HEADER_BYTES;
     const double *arrays[4] = {c.r1, c.r2, c.last_good_r1, c.last_good_r2};
     size_t counts[4] = {r1_count, r2_count, r1_count, r2_count};
@@ -121,24 +125,31 @@ sq_status sq_checkpoint_load(const char *path, sq_checkpoint *c, sq_error *err) 
     if (status != SQ_OK) {
         return status;
     }
-    if (size < CHECKPOINT_HEADER_BYTES + 4 || memcmp(bytes, checkpoint_magic, sizeof(checkpoint_magic)) != 0) {
+    if (size < sizeof(checkpoint_magic) + 4 || memcmp(bytes, checkpoint_magic, sizeof(checkpoint_magic)) != 0) {
         free(bytes);
         return sq_error_set(err, SQ_ERR_FORMAT, "'%s' is not a spinquant calibration checkpoint", path);
     }
     if (get_u32(bytes + 8) != CHECKPOINT_VERSION) {
         uint32_t version = get_u32(bytes + 8);
         free(bytes);
-        return sq_error_set(err, SQ_ERR_UNSUPPORTED, "checkpoint '%s' has format version %u, expected %d", path,
-                            version, CHECKPOINT_VERSION);
+        return sq_error_set(err, SQ_ERR_UNSUPPORTED,
+                            "checkpoint '%s' has format version %u, expected %d; it was written by %s spinquant and "
+                            "cannot be resumed, so start a new run without --resume",
+                            path, version, CHECKPOINT_VERSION, version < CHECKPOINT_VERSION ? "an older" : "a newer");
+    }
+    if (size < CHECKPOINT_HEADER_BYTES + 4) {
+        free(bytes);
+        return sq_error_set(err, SQ_ERR_FORMAT, "checkpoint '%s' has %zu bytes, expected at least %d (truncated)",
+                            path, size, CHECKPOINT_HEADER_BYTES + 4);
     }
     uint32_t *fields[CHECKPOINT_U32_FIELDS];
     u32_fields(c, fields);
     for (int i = 0; i < CHECKPOINT_U32_FIELDS; i++) {
         *fields[i] = get_u32(bytes + 12 + 4 * i);
     }
-    c->seed = get_u64(bytes + 72);
-    c->lr = get_f64(bytes + 80);
-    c->max_grad_norm = get_f64(bytes + 88);
+    c->seed = get_u64(bytes + CHECKPOINT_SEED_OFFSET);
+    c->lr = get_f64(bytes + CHECKPOINT_LR_OFFSET);
+    c->max_grad_norm = get_f64(bytes + CHECKPOINT_CLIP_OFFSET);
 
     /* The dimensions bound the size, so a corrupt header cannot overflow the expected size. */
     if (c->dim == 0 || c->dim > 65536 || c->head_dim == 0 || c->head_dim > 65536 || c->n_layers > 65536) {

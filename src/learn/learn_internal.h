@@ -114,8 +114,8 @@ struct sq_learn_network {
 #define SQ_LEARN_LOGIT_ROWS 32
 
 /* Fake-quantizes x (rows, cols), the input of quantizer site of layer l, with the activation
- * parameters act, or with RTN at w_bits when act is NULL (an effective weight). Noise mode
- * RECORD also stores the error Q(x) − x, and REPLAY adds the stored error instead. */
+ * parameters act, or with RTN at w_bits and w_group when act is NULL (an effective weight).
+ * Noise mode RECORD also stores the error Q(x) − x, and REPLAY adds the stored error instead. */
 sq_status sq_learn_quantize_site(sq_learn_network *net, int32_t layer, sq_learn_site site, double *x, int64_t rows,
                                  int32_t cols, const sq_act_quant_params *act, sq_error *err);
 

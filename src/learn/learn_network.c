@@ -177,11 +177,26 @@ static int alloc_buffers(sq_learn_network *net) {
            net->d_tmp && net->d_q && net->d_k && net->d_v && net->d_gate && net->d_up;
 }
 
-static sq_status check_settings(const sq_learn_settings *s, const sq_config *c, sq_error *err) {
+sq_status sq_learn_settings_validate(const sq_learn_settings *s, const sq_config *c, sq_error *err) {
     if (s->w_bits < 2 || s->w_bits > 16 || s->a_bits < 2 || s->a_bits > 16 || s->kv_bits < 2 || s->kv_bits > 16) {
         return sq_error_set(err, SQ_ERR_INVALID_ARG,
                             "invalid bit widths W%d A%d KV%d, expected values from 2 to 16 (16: no quantization)",
                             s->w_bits, s->a_bits, s->kv_bits);
+    }
+    if (s->w_group < 0) {
+        return sq_error_set(err, SQ_ERR_INVALID_ARG,
+                            "invalid --w-group %d, expected 0 (one scale per output channel) or a positive divisor "
+                            "of %d, %d and %d",
+                            s->w_group, c->dim, c->n_heads * c->head_dim, c->hidden_dim);
+    }
+    int32_t widths[3] = {c->dim, c->n_heads * c->head_dim, c->hidden_dim};
+    for (int i = 0; s->w_group > 0 && i < 3; i++) {
+        if (widths[i] % s->w_group != 0) {
+            return sq_error_set(err, SQ_ERR_INVALID_ARG,
+                                "invalid --w-group %d: it does not divide the input width %d of a linear layer; "
+                                "expected 0 or a divisor of %d, %d and %d",
+                                s->w_group, widths[i], c->dim, c->n_heads * c->head_dim, c->hidden_dim);
+        }
     }
     sq_act_quant_params act = {s->a_bits, 0, s->a_clip, 0};
     sq_act_quant_params kv = sq_kv_quant_params(s->kv_bits, s->kv_clip, c->head_dim);
@@ -201,7 +216,7 @@ sq_status sq_learn_network_create(const sq_model *model, const sq_learn_settings
         return sq_error_set(err, SQ_ERR_INVALID_ARG, "invalid window of %d tokens, expected 2 to the context of %d",
                             max_tokens, c->context_length);
     }
-    sq_status status = check_settings(settings, c, err);
+    sq_status status = sq_learn_settings_validate(settings, c, err);
     if (status != SQ_OK) {
         return status;
     }

@@ -13,9 +13,9 @@
  * This equals multiplying the weights (W·R1, R1ᵀ·W, R2ᵀ·W_v, W_o·R2), but costs
  * O(tokens·dim²) per rotation instead of O(rows·dim²).
  * With weight quantization (w_bits < 16) the effective weights W' = L·W·R are built
- * explicitly for one layer at a time, RTN fake-quantized (per output row, symmetric, no
- * clipping search), and the rotation gradients follow from dL/dW' by the chain rule; the
- * embedding and the classifier are never quantized.
+ * explicitly for one layer at a time, RTN fake-quantized (symmetric, no clipping search, one
+ * scale per output row or per group of w_group input columns), and the rotation gradients
+ * follow from dL/dW' by the chain rule. The embedding and the classifier are never quantized.
  * The quantizers are straight-through, so their backward pass is the identity. They sit where
  * the evaluation pipeline (pipeline/fake_quant.h) puts them:
  *   - activations per token at the q/k/v and gate/up inputs, at the o_proj input in groups
@@ -48,6 +48,8 @@
 
 typedef struct sq_learn_settings {
     int w_bits;              /* 2..16; below 16 the effective weights are RTN fake-quantized */
+    int w_group;             /* 0: one weight scale per output row; otherwise input columns per scale,
+                                a divisor of dim, n_heads·head_dim and hidden_dim. No effect at w_bits 16 */
     int a_bits;              /* 2..16; 16 disables activation quantization */
     int kv_bits;             /* 2..16; 16 disables KV quantization */
     float a_clip;            /* activation clip ratio in (0, 1] */
@@ -57,8 +59,14 @@ typedef struct sq_learn_settings {
     int materialize_weights; /* 1: build the effective weights even at 16 bits (to test that path) */
 } sq_learn_settings;
 
-/* Returns W16A4KV4 with clip ratios 1, mode had, seed 0. */
+/* Returns W16A4KV4 with per-row weight scales (w_group 0), clip ratios 1, mode had, seed 0. */
 sq_learn_settings sq_learn_settings_default(void);
+
+/* Checks settings against a model with config c: bit widths in 2..16, w_group 0 or a divisor
+ * of dim, n_heads·head_dim and hidden_dim (checked even at w_bits 16, as the evaluation
+ * recipe does), and the activation and KV quantizer parameters. Fails with
+ * SQ_ERR_INVALID_ARG naming the bad value and what was expected. */
+sq_status sq_learn_settings_validate(const sq_learn_settings *settings, const sq_config *c, sq_error *err);
 
 /* Fuses the norms of model (untying the classifier) and, with mode_had, replaces each
  * down_proj row w by the online transform M applied to it (W ← W·Mᵀ), M being the size
@@ -78,7 +86,8 @@ typedef enum sq_learn_noise_mode {
 
 /* Allocates the buffers for windows of up to max_tokens tokens. The network keeps pointers to
  * model and pool, which must outlive it. logger (may be NULL) receives the fallback warnings
- * of the online transforms. */
+ * of the online transforms. Fails with SQ_ERR_INVALID_ARG when sq_learn_settings_validate
+ * rejects settings. */
 sq_status sq_learn_network_create(const sq_model *model, const sq_learn_settings *settings, int32_t max_tokens,
                                   sq_threadpool *pool, const sq_logger *logger, sq_learn_network **out,
                                   sq_error *err);

@@ -7,7 +7,8 @@
 #include "learn/learn_ops.h"
 #include "quant/quant_weight.h"
 
-/* Fake-quantizes an effective weight (rows, cols) through float with RTN, per output row. */
+/* Fake-quantizes an effective weight (rows, cols) through float with RTN, one scale per
+ * output row or per w_group columns of a row. */
 static sq_status quantize_weight(sq_learn_network *net, double *w, int64_t rows, int32_t cols, sq_error *err) {
     if (net->settings.w_bits >= 16) {
         return SQ_OK;
@@ -17,7 +18,7 @@ static sq_status quantize_weight(sq_learn_network *net, double *w, int64_t rows,
     for (int64_t i = 0; i < count; i++) {
         scratch[i] = (float)w[i];
     }
-    sq_weight_quant_params params = {net->settings.w_bits, 0, 0};
+    sq_weight_quant_params params = {net->settings.w_bits, net->settings.w_group, 0};
     sq_status status = sq_quant_weight_rtn_fake(scratch, (int)rows, cols, &params, err);
     for (int64_t i = 0; status == SQ_OK && i < count; i++) {
         w[i] = (double)scratch[i];

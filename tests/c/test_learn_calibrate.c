@@ -4,13 +4,17 @@
  *     uninterrupted one, also with another thread count;
  *   - the first state equals the initialization of the rotate command;
  *   - a NaN loss is rolled back with a halved learning rate, and repeated NaN ends with an error;
- *   - resuming with other settings or from a corrupt checkpoint, and calibrating on too little
- *     text, are rejected. */
+ *   - weight groups (w_group) change what 4-bit learning does and nothing at 16 bits, and a
+ *     group that does not divide every input width is rejected;
+ *   - the checkpoint stores w_group and the seed at their documented offsets;
+ *   - resuming with other settings (also another w_group), from a corrupt checkpoint or from a
+ *     version-1 checkpoint, and calibrating on too little text, are rejected. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/crc32.h"
 #include "core/io.h"
 #include "formats/formats.h"
 #include "learn/calibrate.h"
@@ -22,6 +26,11 @@
 #define STORIES_TOKENIZER "models/stories260K/tok512.bin"
 #define TINYSTORIES_PATH "../shared/data/tinystories/tinystories-valid-part.txt"
 #define SEED 3
+
+/* stories260K has input widths 64 (dim and n_heads·head_dim) and 172 (hidden_dim) = 4·43, so 4
+ * is the largest group that divides them all and 8 divides 64 but not 172. */
+#define GROUP 4
+#define GROUP_NOT_DIVIDING 8
 
 static sq_model model;
 static char temp_dir[] = "/tmp/sq_test_learn_XXXXXX";
@@ -316,6 +325,209 @@ static void test_resume_rejects_other_settings(void) {
     remove(checkpoint_path);
 }
 
+/* A checkpoint made with 4-bit weights in groups of GROUP columns resumes only with that group.
+ * At 16 bits groups do nothing, so the checkpoint stores group 0 and any group resumes. */
+static void test_resume_rejects_other_weight_group(void) {
+    sq_calibration_options o = small_options();
+    o.iterations = 2;
+    o.checkpoint_path = checkpoint_path;
+    o.settings.w_bits = 4;
+    o.settings.w_group = GROUP;
+    sq_rotation_set out = {0};
+    sq_error err = {0};
+    sq_status status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err);
+    CHECK_MSG(status == SQ_OK, "calibrate: %s", err.message);
+    sq_rotation_set_free(&out);
+
+    o.resume = 1;
+    o.settings.w_group = 0;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err);
+    CHECK_MSG(status == SQ_ERR_MISMATCH, "status %s: %s", sq_status_name(status), err.message);
+    CHECK_MSG(strstr(err.message, "--w-group 4, this run has 0") != NULL, "message: %s", err.message);
+    CHECK(out.r1 == NULL);
+
+    o.settings.w_group = GROUP;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err);
+    CHECK_MSG(status == SQ_OK, "resume with the same group: %s", err.message);
+    sq_rotation_set_free(&out);
+    remove(checkpoint_path);
+
+    o.resume = 0;
+    o.settings.w_bits = 16;
+    CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
+    sq_rotation_set_free(&out);
+    o.resume = 1;
+    o.settings.w_group = 0;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err);
+    CHECK_MSG(status == SQ_OK, "W16 resume with another group: %s", err.message);
+    sq_rotation_set_free(&out);
+    remove(checkpoint_path);
+}
+
+/* Reads the little-endian u32 or u64 at offset of bytes. */
+static uint64_t read_le(const uint8_t *bytes, size_t offset, int width) {
+    uint64_t value = 0;
+    for (int i = 0; i < width; i++) {
+        value |= (uint64_t)bytes[offset + (size_t)i] << (8 * i);
+    }
+    return value;
+}
+
+/* The offsets are the ones the layout comment of learn/checkpoint.h documents for version 2. */
+static void test_checkpoint_layout_version_2(void) {
+    sq_calibration_options o = small_options();
+    o.iterations = 1;
+    o.checkpoint_path = checkpoint_path;
+    o.settings.w_bits = 4;
+    o.settings.w_group = GROUP;
+    sq_rotation_set out = {0};
+    sq_error err = {0};
+    CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
+    sq_rotation_set_free(&out);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    CHECK(sq_io_read_file(checkpoint_path, &bytes, &size, &err) == SQ_OK);
+    if (bytes == NULL) {
+        return;
+    }
+    const sq_config *c = &model.config;
+    size_t rotation_bytes = 16 * ((size_t)c->dim * c->dim + (size_t)c->n_layers * c->head_dim * c->head_dim);
+    CHECK_MSG(size == 100 + rotation_bytes + 4, "checkpoint of %zu bytes", size);
+    CHECK(read_le(bytes, 8, 4) == 2);
+    CHECK(read_le(bytes, 12, 4) == (uint64_t)c->dim);
+    CHECK(read_le(bytes, 28, 4) == 4);
+    CHECK(read_le(bytes, 32, 4) == GROUP);
+    CHECK(read_le(bytes, 36, 4) == 4);
+    CHECK(read_le(bytes, 76, 8) == SEED);
+
+    sq_checkpoint checkpoint;
+    CHECK(sq_checkpoint_load(checkpoint_path, &checkpoint, &err) == SQ_OK);
+    CHECK(checkpoint.w_bits == 4);
+    CHECK(checkpoint.w_group == GROUP);
+    CHECK(checkpoint.a_bits == 4);
+    CHECK(checkpoint.seed == SEED);
+    sq_checkpoint_free(&checkpoint);
+    free(bytes);
+    remove(checkpoint_path);
+}
+
+/* A version-1 checkpoint is a version-2 one without the w_group field at offset 32, with
+ * version 1 and its own CRC. Loading and resuming it fail and name both versions. */
+static void test_version_1_checkpoint_rejected(void) {
+    sq_calibration_options o = small_options();
+    o.iterations = 2;
+    o.checkpoint_path = checkpoint_path;
+    sq_rotation_set out = {0};
+    sq_error err = {0};
+    CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
+    sq_rotation_set_free(&out);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    CHECK(sq_io_read_file(checkpoint_path, &bytes, &size, &err) == SQ_OK);
+    if (bytes == NULL || size < 104) {
+        free(bytes);
+        return;
+    }
+    size_t old_size = size - 4;
+    uint8_t *old = malloc(old_size);
+    memcpy(old, bytes, 32);
+    memcpy(old + 32, bytes + 36, size - 4 - 36);
+    old[8] = 1;
+    uint32_t crc = sq_crc32_update(0, old, old_size - 4);
+    for (int i = 0; i < 4; i++) {
+        old[old_size - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+    }
+    CHECK(sq_io_write_file_atomic(checkpoint_path, old, old_size, &err) == SQ_OK);
+
+    sq_checkpoint checkpoint;
+    sq_status status = sq_checkpoint_load(checkpoint_path, &checkpoint, &err);
+    CHECK_MSG(status == SQ_ERR_UNSUPPORTED, "status %s: %s", sq_status_name(status), err.message);
+    CHECK_MSG(strstr(err.message, "version 1, expected 2") != NULL, "message: %s", err.message);
+    CHECK_MSG(strstr(err.message, "without --resume") != NULL, "message: %s", err.message);
+
+    o.resume = 1;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err);
+    CHECK_MSG(status == SQ_ERR_UNSUPPORTED, "resume status %s: %s", sq_status_name(status), err.message);
+    CHECK(out.r1 == NULL);
+    free(old);
+    free(bytes);
+    remove(checkpoint_path);
+}
+
+/* Returns 1 when R1 or any R2 of a and b differ in some element. */
+static int rotations_differ(const sq_rotation_set *a, const sq_rotation_set *b) {
+    const sq_config *c = &model.config;
+    size_t r1_count = (size_t)c->dim * c->dim;
+    size_t r2_count = (size_t)c->n_layers * c->head_dim * c->head_dim;
+    if (a->r1 == NULL || b->r1 == NULL) {
+        return -1;
+    }
+    return memcmp(a->r1, b->r1, r1_count * sizeof(float)) != 0 || memcmp(a->r2, b->r2, r2_count * sizeof(float)) != 0;
+}
+
+/* Learning through 4-bit weights in groups of GROUP columns follows other gradients than with
+ * one scale per row, so the rotations differ after a few iterations. At 16 bits nothing is
+ * quantized and the group changes no bit. */
+static void test_weight_group_changes_learning(void) {
+    sq_calibration_options o = small_options();
+    o.iterations = 3;
+    o.checkpoint_path = NULL;
+    o.settings.w_bits = 4;
+    sq_error err = {0};
+    sq_rotation_set per_row = {0};
+    sq_rotation_set grouped = {0};
+    sq_status status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &per_row, &err);
+    CHECK_MSG(status == SQ_OK, "W4 per row: %s", err.message);
+    o.settings.w_group = GROUP;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &grouped, &err);
+    CHECK_MSG(status == SQ_OK, "W4 in groups of %d: %s", GROUP, err.message);
+    CHECK_MSG(rotations_differ(&per_row, &grouped) == 1, "W4 rotations with groups of %d equal the per-row ones",
+              GROUP);
+    CHECK(sq_rotation_set_orthogonality_error(&grouped) < 1e-5);
+    sq_rotation_set_free(&per_row);
+    sq_rotation_set_free(&grouped);
+
+    o.settings.w_bits = 16;
+    o.settings.w_group = 0;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &per_row, &err);
+    CHECK_MSG(status == SQ_OK, "W16: %s", err.message);
+    o.settings.w_group = GROUP;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &grouped, &err);
+    CHECK_MSG(status == SQ_OK, "W16 with a group: %s", err.message);
+    CHECK_MSG(rotations_differ(&per_row, &grouped) == 0, "the group changed W16 learning");
+    sq_rotation_set_free(&per_row);
+    sq_rotation_set_free(&grouped);
+}
+
+static void test_invalid_weight_group_rejected(void) {
+    sq_calibration_options o = small_options();
+    o.checkpoint_path = NULL;
+    o.settings.w_bits = 4;
+    o.settings.w_group = GROUP_NOT_DIVIDING;
+    sq_rotation_set out = {0};
+    sq_error err = {0};
+    sq_status status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err);
+    CHECK_MSG(status == SQ_ERR_INVALID_ARG, "status %s: %s", sq_status_name(status), err.message);
+    CHECK_MSG(strstr(err.message, "--w-group 8") != NULL, "message: %s", err.message);
+    CHECK_MSG(strstr(err.message, "input width 172") != NULL, "message: %s", err.message);
+    CHECK(out.r1 == NULL);
+
+    o.settings.w_bits = 16;
+    status = sq_learn_settings_validate(&o.settings, &model.config, &err);
+    CHECK_MSG(status == SQ_ERR_INVALID_ARG, "W16 status %s: %s", sq_status_name(status), err.message);
+
+    o.settings.w_bits = 4;
+    o.settings.w_group = -1;
+    status = sq_learn_settings_validate(&o.settings, &model.config, &err);
+    CHECK_MSG(status == SQ_ERR_INVALID_ARG, "negative group status %s: %s", sq_status_name(status), err.message);
+    CHECK_MSG(strstr(err.message, "--w-group -1") != NULL, "message: %s", err.message);
+
+    o.settings.w_group = 172;
+    status = sq_learn_settings_validate(&o.settings, &model.config, &err);
+    CHECK_MSG(status == SQ_ERR_INVALID_ARG, "group 172 status %s: %s", sq_status_name(status), err.message);
+    CHECK_MSG(strstr(err.message, "input width 64") != NULL, "message: %s", err.message);
+}
+
 static void test_corrupt_checkpoint_rejected(void) {
     sq_calibration_options o = small_options();
     o.iterations = 2;
@@ -366,7 +578,12 @@ int main(void) {
     RUN_TEST(test_nan_rolls_back_and_halves_lr);
     RUN_TEST(test_repeated_nan_fails);
     RUN_TEST(test_resume_rejects_other_settings);
+    RUN_TEST(test_resume_rejects_other_weight_group);
+    RUN_TEST(test_checkpoint_layout_version_2);
+    RUN_TEST(test_version_1_checkpoint_rejected);
     RUN_TEST(test_corrupt_checkpoint_rejected);
+    RUN_TEST(test_weight_group_changes_learning);
+    RUN_TEST(test_invalid_weight_group_rejected);
     RUN_TEST(test_too_few_tokens);
     free(tokens);
     sq_model_free(&model);

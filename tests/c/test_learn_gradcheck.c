@@ -5,7 +5,8 @@
  * either identities (16 bits), so the loss is smooth, or 4-bit ones replaced by their
  * straight-through surrogate (x + the error recorded at the expansion point). Also checks that the tangent part of the
  * gradient vanishes without quantizers, and the training forward pass against the evaluation
- * pipeline (sq_recipe_apply and sq_forward), which is separate code. */
+ * pipeline (sq_recipe_apply and sq_forward), which is separate code, also with 4-bit weights
+ * in groups of 4 columns (4 divides the input widths 64 and 172). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,7 +242,7 @@ static void test_gradcheck_nohad_effective_weights(void) {
 /* With the quantizers active, the loss with every quantizer replaced by x + (its error recorded
  * at the Hadamard rotations) is smooth, and its gradient there is the straight-through
  * gradient, which the backward pass must reproduce. */
-static void run_straight_through_check(int w_bits, int mode_had) {
+static void run_straight_through_check(int w_bits, int w_group, int mode_had) {
     sq_model model;
     if (!load_prepared(&model, mode_had)) {
         CHECK(0);
@@ -250,6 +251,7 @@ static void run_straight_through_check(int w_bits, int mode_had) {
     const sq_config *c = &model.config;
     sq_learn_settings settings = sq_learn_settings_default();
     settings.w_bits = w_bits;
+    settings.w_group = w_group;
     settings.a_bits = 4;
     settings.kv_bits = 4;
     settings.mode_had = mode_had;
@@ -291,15 +293,19 @@ static void run_straight_through_check(int w_bits, int mode_had) {
 }
 
 static void test_straight_through_w16a4kv4_had(void) {
-    run_straight_through_check(16, 1);
+    run_straight_through_check(16, 0, 1);
 }
 
 static void test_straight_through_w16a4kv4_nohad(void) {
-    run_straight_through_check(16, 0);
+    run_straight_through_check(16, 0, 0);
 }
 
 static void test_straight_through_w4a4kv4_had(void) {
-    run_straight_through_check(4, 1);
+    run_straight_through_check(4, 0, 1);
+}
+
+static void test_straight_through_w4_group4_had(void) {
+    run_straight_through_check(4, 4, 1);
 }
 
 /* Without quantizers the loss does not change along the orthogonal group, so the tangent part
@@ -354,8 +360,8 @@ static void test_invariance_without_quantizers(void) {
 
 /* Mean NLL of the window by the evaluation pipeline: recipe with the given rotations written
  * to a rotation file, then sq_forward over the window. */
-static double pipeline_loss(const rotations *r, const int32_t *tokens, int w_bits, int a_bits, int kv_bits,
-                            int mode_had) {
+static double pipeline_loss(const rotations *r, const int32_t *tokens, int w_bits, int w_group, int a_bits,
+                            int kv_bits, int mode_had) {
     sq_error err = {0};
     sq_model model = {0};
     if (sq_model_load(STORIES_BIN, STORIES_TOKENIZER, NULL, &model, &err) != SQ_OK) {
@@ -387,6 +393,7 @@ static double pipeline_loss(const rotations *r, const int32_t *tokens, int w_bit
     recipe.rotation_path = path;
     recipe.mode_had = mode_had;
     recipe.w_bits = w_bits;
+    recipe.w_group = w_group;
     recipe.a_bits = a_bits;
     recipe.kv_bits = kv_bits;
     sq_online online = {0};
@@ -412,13 +419,15 @@ static double pipeline_loss(const rotations *r, const int32_t *tokens, int w_bit
     return mean;
 }
 
-static double learn_loss(const rotations *r, const int32_t *tokens, int w_bits, int a_bits, int kv_bits, int mode_had) {
+static double learn_loss(const rotations *r, const int32_t *tokens, int w_bits, int w_group, int a_bits, int kv_bits,
+                         int mode_had) {
     sq_model model;
     if (!load_prepared(&model, mode_had)) {
         return NAN;
     }
     sq_learn_settings settings = sq_learn_settings_default();
     settings.w_bits = w_bits;
+    settings.w_group = w_group;
     settings.a_bits = a_bits;
     settings.kv_bits = kv_bits;
     settings.mode_had = mode_had;
@@ -434,7 +443,7 @@ static double learn_loss(const rotations *r, const int32_t *tokens, int w_bits, 
     return loss;
 }
 
-static void check_against_pipeline(int w_bits, int a_bits, int kv_bits, int mode_had, double tolerance) {
+static void check_against_pipeline(int w_bits, int w_group, int a_bits, int kv_bits, int mode_had, double tolerance) {
     sq_model model = {0};
     sq_error err = {0};
     if (sq_model_load(STORIES_BIN, STORIES_TOKENIZER, NULL, &model, &err) != SQ_OK) {
@@ -446,23 +455,25 @@ static void check_against_pipeline(int w_bits, int a_bits, int kv_bits, int mode
     rotations r = hadamard_rotations(&model.config, mode_had);
     sq_model_free(&model);
 
-    double expected = pipeline_loss(&r, tokens, w_bits, a_bits, kv_bits, mode_had);
-    double actual = learn_loss(&r, tokens, w_bits, a_bits, kv_bits, mode_had);
-    fprintf(stderr, "  W%d A%d KV%d %s: training loss %.9f, evaluation pipeline %.9f\n", w_bits, a_bits, kv_bits,
-            mode_had ? "had" : "nohad", actual, expected);
-    CHECK_MSG(fabs(actual - expected) <= tolerance * expected, "W%d A%d KV%d mode %d: %.9f vs %.9f", w_bits, a_bits,
-              kv_bits, mode_had, actual, expected);
+    double expected = pipeline_loss(&r, tokens, w_bits, w_group, a_bits, kv_bits, mode_had);
+    double actual = learn_loss(&r, tokens, w_bits, w_group, a_bits, kv_bits, mode_had);
+    fprintf(stderr, "  W%d (group %d) A%d KV%d %s: training loss %.9f, evaluation pipeline %.9f\n", w_bits, w_group,
+            a_bits, kv_bits, mode_had ? "had" : "nohad", actual, expected);
+    CHECK_MSG(fabs(actual - expected) <= tolerance * expected, "W%d group %d A%d KV%d mode %d: %.9f vs %.9f", w_bits,
+              w_group, a_bits, kv_bits, mode_had, actual, expected);
     free_rotations(&r);
 }
 
 /* Without quantizers only float rounding separates the two; with them a few rounding
  * decisions can flip, so the tolerance is looser. */
 static void test_forward_matches_pipeline(void) {
-    check_against_pipeline(16, 16, 16, 1, 1e-5);
-    check_against_pipeline(16, 16, 16, 0, 1e-5);
-    check_against_pipeline(16, 4, 4, 1, 2e-3);
-    check_against_pipeline(16, 4, 4, 0, 2e-3);
-    check_against_pipeline(4, 4, 4, 1, 2e-3);
+    check_against_pipeline(16, 0, 16, 16, 1, 1e-5);
+    check_against_pipeline(16, 0, 16, 16, 0, 1e-5);
+    check_against_pipeline(16, 0, 4, 4, 1, 2e-3);
+    check_against_pipeline(16, 0, 4, 4, 0, 2e-3);
+    check_against_pipeline(4, 0, 4, 4, 1, 2e-3);
+    check_against_pipeline(4, 4, 4, 4, 1, 2e-3);
+    check_against_pipeline(4, 4, 16, 16, 0, 2e-3);
 }
 
 int main(void) {
@@ -473,6 +484,7 @@ int main(void) {
     RUN_TEST(test_straight_through_w16a4kv4_had);
     RUN_TEST(test_straight_through_w16a4kv4_nohad);
     RUN_TEST(test_straight_through_w4a4kv4_had);
+    RUN_TEST(test_straight_through_w4_group4_had);
     RUN_TEST(test_invariance_without_quantizers);
     RUN_TEST(test_forward_matches_pipeline);
     TEST_MAIN_END();

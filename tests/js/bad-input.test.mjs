@@ -277,6 +277,8 @@ add('quantize --a-bits 1', () => ({ args: ['quantize', ...model, '--out', at('a1
 add('quantize --kv-bits 17', () => ({ args: ['quantize', ...model, '--out', at('kv17.spq'), '--kv-bits', '17'], mentions: ['--kv-bits', '17'], writes: [at('kv17.spq')] }));
 add('quantize --embed-bits 4', () => ({ args: ['quantize', ...model, '--out', at('e4.spq'), '--embed-bits', '4'], mentions: ['4'], writes: [at('e4.spq')] }));
 add('calibrate --w-bits 0', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('w0.rot'), '--w-bits', '0'], mentions: ['--w-bits', '0'], writes: [at('w0.rot')] }));
+// stories260K's hidden_dim 172 is not a multiple of 8, so the run stops before it writes the log.
+add('calibrate --w-group 8', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('g8.rot'), '--w-bits', '4', '--w-group', '8', '--log', at('g8.csv'), '--checkpoint', at('g8.ckpt')], exitCode: USAGE, mentions: ['--w-group 8', 'input width 172'], writes: [at('g8.rot'), at('g8.csv'), at('g8.ckpt')] }));
 
 // Rotation files of the wrong size or header, and writes that must not leave a file.
 add('rotation file one float short', () => ({ args: ['quantize', ...model, '--rotation', at('rot-short.bin'), '--out', at('rot-short.spq')], exitCode: FAILURE, mentions: ['rot-short.bin', 'expected'], writes: [at('rot-short.spq')] }));

@@ -190,6 +190,12 @@ describe('CLI rejects invalid input', { skip }, () => {
       expectFailure([...evalArgs(), '--w-bits', '4', '--w-group', '7'], { exitCode: USAGE, mentions: ['--w-group', '7'] });
     });
 
+    test('calibrate --w-group -1', () => {
+      const args = ['calibrate', ...model, '--text', scratchPath('text.txt'), '--out', scratchPath('g-1.rot'), '--w-bits', '4', '--w-group', '-1'];
+      expectFailure(args, { exitCode: USAGE, mentions: ['--w-group', '-1'] });
+      assert.equal(existsSync(scratchPath('g-1.rot')), false, 'a rejected calibrate run left its output file');
+    });
+
     test('--gptq without --calib', () => {
       expectFailure([...evalArgs(), '--w-bits', '4', '--gptq'], { exitCode: USAGE, mentions: ['--gptq', '--calib'] });
     });
