@@ -6,34 +6,10 @@
 //
 // Rotation "none" is the RTN baseline; "hadamard" is a random Hadamard R1/R2 (with R3/R4),
 // reported as the mean and the min–max spread over the seeds. GPTQ calibrates on a different
-// text than the evaluation text.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// text than the evaluation text. Results are cached in models/bench-cache.json (bench/lib.mjs).
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = path.resolve(root, '../shared');
-
-const models = {
-  smollm2: {
-    args: [path.join(root, 'models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf')],
-    text: path.join(shared, 'data/wikitext-2-raw/wiki.test.raw'),
-    calib: path.join(shared, 'data/wikitext-2-raw/wiki.valid.raw'),
-    window: 2048,
-    calibWindow: 512,
-    calibSamples: 8,
-  },
-  stories260K: {
-    args: [path.join(root, 'models/stories260K/stories260K.bin'), '--tokenizer', path.join(root, 'models/stories260K/tok512.bin')],
-    text: path.join(shared, 'reference/tinystories-40k.txt'),
-    calib: path.join(root, 'models/data/tinystories-calib.txt'),
-    window: 512,
-    calibWindow: 256,
-    calibSamples: 64,
-  },
-};
+import { evaluate, gptqArgs, modelNamed, prepareTinyStoriesCalibration, root, summarize } from './lib.mjs';
 
 const settings = [
   ['W16A16KV16', 16, 16, 16],
@@ -43,15 +19,7 @@ const settings = [
   ['W4A4KV4', 4, 4, 4],
 ];
 
-// The TinyStories evaluation text is the first 40,000 bytes of the validation part, so the
-// calibration text is everything after them.
-function prepareTinyStoriesCalibration(target) {
-  if (existsSync(target)) return;
-  const full = readFileSync(path.join(shared, 'data/tinystories/tinystories-valid-part.txt'));
-  mkdirSync(path.dirname(target), { recursive: true });
-  writeFileSync(target, full.subarray(40000));
-}
-prepareTinyStoriesCalibration(models.stories260K.calib);
+prepareTinyStoriesCalibration();
 
 const { values } = parseArgs({
   options: {
@@ -62,26 +30,9 @@ const { values } = parseArgs({
     cli: { type: 'string', default: path.join(root, 'build/native/spinquant') },
   },
 });
-const model = models[values.model];
-if (!model) {
-  console.error(`unknown --model '${values.model}', expected ${Object.keys(models).join(' or ')}`);
-  process.exit(2);
-}
+const model = modelNamed(values.model);
 const seeds = Number(values.seeds);
-
-function evaluate(extra) {
-  const args = ['eval', ...model.args, '--text', model.text, '--window', String(model.window),
-    '--max-windows', values['max-windows'], '--threads', values.threads, '--json', ...extra];
-  const out = JSON.parse(execFileSync(values.cli, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
-  process.stderr.write(`${extra.join(' ') || 'fp32'} -> ${out.ppl.toFixed(3)}\n`);
-  return out;
-}
-
-function summarize(ppls) {
-  const mean = ppls.reduce((a, b) => a + b, 0) / ppls.length;
-  if (ppls.length === 1) return mean.toFixed(2);
-  return `${mean.toFixed(2)} (${Math.min(...ppls).toFixed(2)}–${Math.max(...ppls).toFixed(2)})`;
-}
+const run = (extra) => evaluate(values.cli, model, extra, { maxWindows: values['max-windows'], threads: values.threads });
 
 const rows = [];
 let tokens = 0;
@@ -93,13 +44,12 @@ for (const [name, w, a, kv] of settings) {
       row.push('—', '—');
       continue;
     }
-    const weightArgs = gptq ? ['--gptq', '--calib', model.calib, '--calib-window', String(model.calibWindow),
-      '--calib-samples', String(model.calibSamples)] : [];
-    const rtn = evaluate([...bits, ...weightArgs, '--rotation', 'none']);
+    const weightArgs = gptq ? gptqArgs(model) : [];
+    const rtn = run([...bits, ...weightArgs, '--rotation', 'none']);
     tokens = rtn.n_predicted;
     const hadamard = [];
     for (let seed = 0; seed < seeds; seed++) {
-      hadamard.push(evaluate([...bits, ...weightArgs, '--rotation', 'hadamard', '--seed', String(seed)]).ppl);
+      hadamard.push(run([...bits, ...weightArgs, '--rotation', 'hadamard', '--seed', String(seed)]).ppl);
     }
     row.push(rtn.ppl.toFixed(2), summarize(hadamard));
   }
