@@ -13,6 +13,9 @@
  *     where Σ w and Σ a over the group come from args->weight_sums and args->act_sums (minus the
  *     scalar edge columns), or from a scalar pass when they are NULL. All terms are exact
  *     integers.
+ * Groups of whole 32-element blocks take a fast path with four weight rows per activation
+ * block, described at "Groups of whole blocks" below. Other group sizes, and u8 calls without
+ * both group sums, run one (row, token, group) at a time.
  * Node.js 20 needs --experimental-wasm-relaxed-simd, and its baseline compiler (Liftoff)
  * miscomputes this instruction, so run with --no-liftoff. */
 #include "kernels/qdot_internal.h"
@@ -90,7 +93,9 @@ static int32_t group_u4(const uint8_t *weight_row, const uint8_t *act_row, int32
     return sum_i32x4(acc) + sq_qdot_edges_u4(weight_row, act_row, begin, simd_begin, simd_end, end);
 }
 
-void sq_qdot_q4_u8_relaxed(const sq_qdot_args *p) {
+/* Any group size: one (row, token, group) at a time, with scalar code for the columns outside
+ * whole blocks and for group sums the caller did not pass. */
+static void run_any_group_u8(const sq_qdot_args *p) {
     int32_t n_groups = p->cols / p->group;
     for (int32_t r = 0; r < p->rows; r++) {
         const uint8_t *weight_row = p->weights + (size_t)r * p->weight_stride;
@@ -100,7 +105,6 @@ void sq_qdot_q4_u8_relaxed(const sq_qdot_args *p) {
             for (int32_t g = 0; g < n_groups; g++) {
                 int32_t begin = g * p->group;
                 int32_t end = begin + p->group;
-                /* Callers without precomputed sums get them here, at the cost of a scalar pass. */
                 int32_t w_sum = p->weight_sums != NULL ? p->weight_sums[(size_t)r * (size_t)n_groups + (size_t)g]
                                                        : weight_sum(weight_row, begin, end);
                 int32_t a_sum = p->act_sums != NULL ? p->act_sums[(size_t)t * (size_t)n_groups + (size_t)g]
@@ -111,7 +115,7 @@ void sq_qdot_q4_u8_relaxed(const sq_qdot_args *p) {
     }
 }
 
-void sq_qdot_q4_u4_relaxed(const sq_qdot_args *p) {
+static void run_any_group_u4(const sq_qdot_args *p) {
     int32_t n_groups = p->cols / p->group;
     for (int32_t r = 0; r < p->rows; r++) {
         const uint8_t *weight_row = p->weights + (size_t)r * p->weight_stride;
@@ -122,6 +126,163 @@ void sq_qdot_q4_u4_relaxed(const sq_qdot_args *p) {
                 out[g] = group_u4(weight_row, act_row, g * p->group, (g + 1) * p->group);
             }
         }
+    }
+}
+
+/* ---- Groups of whole blocks: four weight rows at a time ----
+ * Four rows share each activation block, and one transpose-add turns their four accumulators
+ * into one vector. Both activation widths use the weight nibbles u = w + 8 as the 7-bit operand:
+ *   - u8: the formula above, with Σ w and Σ a from args->weight_sums and args->act_sums;
+ *   - u4: the codes a (0..15) are the 8-bit operand, so R = Σ u·a and Σ w·a = R - 8·Σ a, where
+ *     Σ a comes from a relaxed dot product of the codes with ones. */
+
+/* The low (elements 0..15) and high (elements 16..31) nibbles of a q4 block, with a 16-bit
+ * shift and a mask, which engines lower to fewer x86 instructions than i8x16.shr_u. */
+static inline void unpack_nibbles_masked(const uint8_t *block, v128_t *low, v128_t *high) {
+    const v128_t nibble = wasm_i8x16_splat(0x0F);
+    v128_t packed = wasm_v128_load(block);
+    *low = wasm_v128_and(packed, nibble);
+    *high = wasm_v128_and(wasm_u16x8_shr(packed, 4), nibble);
+}
+
+/* Returns {Σ r0, Σ r1, Σ r2, Σ r3}: the lane sums of four vectors, by a transpose-add. */
+static inline v128_t reduce_4(v128_t r0, v128_t r1, v128_t r2, v128_t r3) {
+    v128_t r01 = wasm_i32x4_add(wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7));
+    v128_t r23 = wasm_i32x4_add(wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7));
+    return wasm_i32x4_add(wasm_i32x4_shuffle(r01, r23, 0, 1, 4, 5), wasm_i32x4_shuffle(r01, r23, 2, 3, 6, 7));
+}
+
+/* Returns the lane sum of v in every lane. */
+static inline v128_t splat_sum(v128_t v) {
+    v = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+    return wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
+}
+
+/* R = Σ u·(a - 128) over the whole blocks [begin, end) of four weight rows and one u8
+ * activation row, one lane per row. */
+static inline v128_t rows4_group_u8(const uint8_t *const *weight_rows, const uint8_t *act_row, int32_t begin,
+                                    int32_t end) {
+    const v128_t sign_flip = wasm_i8x16_splat((int8_t)0x80);
+    v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int32_t i = begin; i < end; i += SQ_Q4_BLOCK) {
+        v128_t s_low = wasm_v128_xor(wasm_v128_load(act_row + i), sign_flip);
+        v128_t s_high = wasm_v128_xor(wasm_v128_load(act_row + i + 16), sign_flip);
+        v128_t u_low, u_high;
+        unpack_nibbles_masked(weight_rows[0] + i / 2, &u_low, &u_high);
+        acc0 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_low, u_low, acc0));
+        unpack_nibbles_masked(weight_rows[1] + i / 2, &u_low, &u_high);
+        acc1 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_low, u_low, acc1));
+        unpack_nibbles_masked(weight_rows[2] + i / 2, &u_low, &u_high);
+        acc2 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_low, u_low, acc2));
+        unpack_nibbles_masked(weight_rows[3] + i / 2, &u_low, &u_high);
+        acc3 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(s_low, u_low, acc3));
+    }
+    return reduce_4(acc0, acc1, acc2, acc3);
+}
+
+/* Σ w·a over the whole blocks [begin, end) of four weight rows and one u4 activation row. */
+static inline v128_t rows4_group_u4(const uint8_t *const *weight_rows, const uint8_t *act_row, int32_t begin,
+                                    int32_t end) {
+    const v128_t ones = wasm_i8x16_splat(1);
+    v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0, acc2 = acc0, acc3 = acc0, act_sum = acc0;
+    for (int32_t i = begin; i < end; i += SQ_Q4_BLOCK) {
+        v128_t a_low, a_high;
+        unpack_nibbles_masked(act_row + i / 2, &a_low, &a_high);
+        act_sum = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(wasm_i8x16_add(a_low, a_high), ones, act_sum);
+        v128_t u_low, u_high;
+        unpack_nibbles_masked(weight_rows[0] + i / 2, &u_low, &u_high);
+        acc0 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_low, u_low, acc0));
+        unpack_nibbles_masked(weight_rows[1] + i / 2, &u_low, &u_high);
+        acc1 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_low, u_low, acc1));
+        unpack_nibbles_masked(weight_rows[2] + i / 2, &u_low, &u_high);
+        acc2 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_low, u_low, acc2));
+        unpack_nibbles_masked(weight_rows[3] + i / 2, &u_low, &u_high);
+        acc3 = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_low, u_low, acc3));
+    }
+    return wasm_i32x4_sub(reduce_4(acc0, acc1, acc2, acc3), wasm_i32x4_shl(splat_sum(act_sum), 3));
+}
+
+/* Stores lane k of sums at o[k·n_groups] for the n_rows (1 to 4) real rows of a tile. */
+static inline void store_rows(int32_t *o, size_t n_groups, v128_t sums, int32_t n_rows) {
+    if (n_rows == 4) {
+        wasm_v128_store32_lane(o, sums, 0);
+        wasm_v128_store32_lane(o + n_groups, sums, 1);
+        wasm_v128_store32_lane(o + 2 * n_groups, sums, 2);
+        wasm_v128_store32_lane(o + 3 * n_groups, sums, 3);
+        return;
+    }
+    int32_t lanes[4];
+    wasm_v128_store(lanes, sums);
+    for (int32_t k = 0; k < n_rows; k++) {
+        o[(size_t)k * n_groups] = lanes[k];
+    }
+}
+
+/* All groups of a tile of four weight rows for token t. At one call site group is a literal 32,
+ * which lets the compiler drop the block loop. For u8, weight_sums[k] points at the group sums
+ * of row k. */
+static inline void rows4_token(const sq_qdot_args *p, const uint8_t *const *weight_rows,
+                               const int32_t *const *weight_sums, int32_t t, int u4, int32_t group, int32_t n_rows,
+                               int32_t *out) {
+    int32_t n_groups = p->cols / group;
+    const uint8_t *act_row = p->acts + (size_t)t * p->act_stride;
+    for (int32_t g = 0; g < n_groups; g++) {
+        int32_t begin = g * group;
+        int32_t end = begin + group;
+        v128_t sums;
+        if (u4) {
+            sums = rows4_group_u4(weight_rows, act_row, begin, end);
+        } else {
+            /* Σ w·a = R + 128·(Σ w + 8·group) - 8·Σ a */
+            v128_t w_sum = wasm_i32x4_make(weight_sums[0][g], weight_sums[1][g], weight_sums[2][g], weight_sums[3][g]);
+            int32_t a_sum = p->act_sums[(size_t)t * (size_t)n_groups + (size_t)g];
+            v128_t offset = wasm_i32x4_shl(wasm_i32x4_add(w_sum, wasm_i32x4_splat(8 * group)), 7);
+            sums = wasm_i32x4_add(rows4_group_u8(weight_rows, act_row, begin, end),
+                                  wasm_i32x4_sub(offset, wasm_i32x4_splat(8 * a_sum)));
+        }
+        store_rows(out + g, (size_t)n_groups, sums, n_rows);
+    }
+}
+
+/* Every group is whole blocks (group is a multiple of 32), and for u8 the caller passed both
+ * group sums. Rows go four at a time. A last tile of one to three rows repeats its last row and
+ * stores only the real ones. */
+static inline void run_whole_blocks(const sq_qdot_args *p, int u4) {
+    int32_t n_groups = p->cols / p->group;
+    for (int32_t r0 = 0; r0 < p->rows; r0 += 4) {
+        int32_t n_rows = p->rows - r0 < 4 ? p->rows - r0 : 4;
+        const uint8_t *weight_rows[4];
+        const int32_t *weight_sums[4];
+        for (int32_t k = 0; k < 4; k++) {
+            int32_t r = r0 + (k < n_rows ? k : n_rows - 1);
+            weight_rows[k] = p->weights + (size_t)r * p->weight_stride;
+            weight_sums[k] = u4 ? NULL : p->weight_sums + (size_t)r * (size_t)n_groups;
+        }
+        for (int32_t t = 0; t < p->batch; t++) {
+            int32_t *out = p->out + (size_t)t * p->out_stride + (size_t)r0 * (size_t)n_groups;
+            if (p->group == SQ_Q4_BLOCK) {
+                rows4_token(p, weight_rows, weight_sums, t, u4, SQ_Q4_BLOCK, n_rows, out);
+            } else {
+                rows4_token(p, weight_rows, weight_sums, t, u4, p->group, n_rows, out);
+            }
+        }
+    }
+}
+
+void sq_qdot_q4_u8_relaxed(const sq_qdot_args *p) {
+    /* Callers without precomputed sums get them from scalar passes in the any-group path. */
+    if (p->group % SQ_Q4_BLOCK == 0 && p->weight_sums != NULL && p->act_sums != NULL) {
+        run_whole_blocks(p, 0);
+    } else {
+        run_any_group_u8(p);
+    }
+}
+
+void sq_qdot_q4_u4_relaxed(const sq_qdot_args *p) {
+    if (p->group % SQ_Q4_BLOCK == 0) {
+        run_whole_blocks(p, 1);
+    } else {
+        run_any_group_u4(p);
     }
 }
 

@@ -11,9 +11,12 @@ void sq_rt_group_params(const float *x, int32_t n, int bits, int symmetric, floa
                         int32_t *zero) {
     float lo = 0.0f;
     float hi = 0.0f;
+    /* The comparisons skip NaN as fminf and fmaxf do, and compile to minss and maxss instead of
+     * library calls. A -0.0 that fminf might keep would change neither the scale nor the zero
+     * point. */
     for (int32_t i = 0; i < n; i++) {
-        lo = fminf(lo, x[i]);
-        hi = fmaxf(hi, x[i]);
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
     }
     if (symmetric) {
         float max_abs = fmaxf(-lo * clip, hi * clip);

@@ -7,6 +7,7 @@
 
 #include "kernels/q4_layout.h"
 #include "runtime/rt_attention.h"
+#include "runtime/rt_qmatmul.h"
 
 static sq_status alloc_array(void **out, size_t count, size_t element, const char *name, size_t *total, sq_error *err) {
     *out = calloc(count > 0 ? count : 1, element);
@@ -49,22 +50,18 @@ sq_status sq_rt_session_create(const sq_rt_model *model, int32_t capacity, int32
     size_t half = (size_t)c->head_dim / 2;
     s->attention_tasks = 16 * sq_threadpool_size(pool);
 
-    /* The widest product output: q, k and v together, or gate and up together. */
-    size_t dots = 0;
+    /* The kernel sums' scratch, sized for the matrix with the most kernel groups per row. */
+    int32_t max_kernel_groups = 1;
     for (int32_t l = 0; l < c->n_layers; l++) {
         const sq_rt_layer *r = &model->layers[l];
-        size_t qkv = (size_t)r->wq.weights->rows * (size_t)r->wq.n_kernel_groups +
-                     (size_t)r->wk.weights->rows * (size_t)r->wk.n_kernel_groups +
-                     (size_t)r->wv.weights->rows * (size_t)r->wv.n_kernel_groups;
-        size_t mlp = (size_t)r->w_gate.weights->rows * (size_t)r->w_gate.n_kernel_groups +
-                     (size_t)r->w_up.weights->rows * (size_t)r->w_up.n_kernel_groups;
-        size_t o = (size_t)r->wo.weights->rows * (size_t)r->wo.n_kernel_groups;
-        size_t down = (size_t)r->w_down.weights->rows * (size_t)r->w_down.n_kernel_groups;
-        size_t widest_product = qkv > mlp ? qkv : mlp;
-        widest_product = widest_product > o ? widest_product : o;
-        widest_product = widest_product > down ? widest_product : down;
-        dots = dots > widest_product ? dots : widest_product;
+        const sq_rt_matrix *matrices[] = {&r->wq, &r->wk, &r->wv, &r->wo, &r->w_gate, &r->w_up, &r->w_down};
+        for (size_t i = 0; i < sizeof(matrices) / sizeof(matrices[0]); i++) {
+            if (matrices[i]->n_kernel_groups > max_kernel_groups) {
+                max_kernel_groups = matrices[i]->n_kernel_groups;
+            }
+        }
     }
+    size_t dots = sq_rt_qmatmul_scratch_count(pool, max_batch, max_kernel_groups);
     size_t scratch = 1;
     if (model->r3 != NULL) {
         scratch += sq_hadamard_plan_scratch_floats(model->r3) + sq_hadamard_plan_scratch_floats(model->r4);
@@ -95,7 +92,7 @@ sq_status sq_rt_session_create(const sq_rt_model *model, int32_t capacity, int32
         (status = alloc_array((void **)&s->act.zeros, batch * widest, sizeof(int32_t), "activation zero points", &total,
                               err)) ||
         (status = alloc_array((void **)&s->act.sums, batch * widest, sizeof(int32_t), "activation sums", &total, err)) ||
-        (status = alloc_array((void **)&s->dots, batch * dots, sizeof(int32_t), "integer sums", &total, err)) ||
+        (status = alloc_array((void **)&s->dots, dots, sizeof(int32_t), "integer sums", &total, err)) ||
         (status = sq_rt_kv_cache_init(&s->kv, c, model->spq.settings.kv_bits, model->spq.settings.kv_clip, capacity,
                                       err))) {
         sq_rt_session_free(s);

@@ -1,6 +1,7 @@
 /* Tests for the integer kernels. Every variant this build and CPU can run must write exactly the
  * int32 sums of a naive loop over the unpacked codes, for odd and aligned sizes, several group
- * sizes and token counts, and for the extreme codes that stress the int16 accumulators. The q4
+ * sizes, row and token counts around the kernels' tiles of four, with and without the optional
+ * group sums, and for the extreme codes that stress the int16 accumulators. The q4
  * layout is checked against hand-packed bytes, and the int8 × fp32 product against its scalar
  * reference bit for bit.
  *
@@ -129,9 +130,13 @@ static int run_case(const case_spec *spec) {
         if (kernels == NULL) {
             continue;
         }
-        for (int width = 0; width < 2; width++) {
+        /* Each width runs with the group sums and without them (NULL), which callers may pass. */
+        for (int run = 0; run < 4; run++) {
+            int width = run % 2;
+            int with_sums = run < 2;
             sq_qdot_args args = {out, out_stride, w_packed, w_stride, width == 0 ? a8_bytes : a4_packed,
-                                 width == 0 ? a8_stride : a4_stride, weight_sums, act_sums, batch, rows, cols, group};
+                                 width == 0 ? a8_stride : a4_stride, with_sums ? weight_sums : NULL,
+                                 with_sums ? act_sums : NULL, batch, rows, cols, group};
             memset(out, 0x5A, sizeof(int32_t) * out_stride * (size_t)batch);
             (width == 0 ? kernels->q4_u8 : kernels->q4_u4)(&args);
             const int64_t *expected = width == 0 ? expected8 : expected4;
@@ -141,9 +146,11 @@ static int run_case(const case_spec *spec) {
                     int32_t got = out[(size_t)t * out_stride + (size_t)j];
                     if (got != want) {
                         if (mismatches < 5) {
-                            fprintf(stderr, "%s %s: batch %d rows %d cols %d group %d: token %d output %d is %d, expected %lld\n",
-                                    sq_kernel_isa_name(kernels->isa), width == 0 ? "q4_u8" : "q4_u4", batch, rows, cols,
-                                    group, t, j, got, (long long)want);
+                            fprintf(stderr,
+                                    "%s %s%s: batch %d rows %d cols %d group %d: token %d output %d is %d, expected %lld\n",
+                                    sq_kernel_isa_name(kernels->isa), width == 0 ? "q4_u8" : "q4_u4",
+                                    with_sums ? "" : " without group sums", batch, rows, cols, group, t, j, got,
+                                    (long long)want);
                         }
                         mismatches++;
                     }
@@ -221,9 +228,32 @@ static void test_variants_match_naive_sums(void) {
     CHECK_MSG(failures == 0, "%d outputs differ from the naive sums", failures);
 }
 
+static void test_row_and_token_tiles(void) {
+    /* The SIMD kernels take four weight rows or four tokens at a time: rows and batches around
+     * multiples of 4, with one-block groups (32), longer whole-block groups and one group per row. */
+    static const int rows_list[] = {3, 4, 8, 13};
+    static const int batch_list[] = {1, 3, 4, 16, 18};
+    static const int group_list[] = {32, 64, 0};
+    int failures = 0;
+    for (size_t ri = 0; ri < sizeof(rows_list) / sizeof(rows_list[0]); ri++) {
+        for (size_t bi = 0; bi < sizeof(batch_list) / sizeof(batch_list[0]); bi++) {
+            for (size_t gi = 0; gi < sizeof(group_list) / sizeof(group_list[0]); gi++) {
+                int cols = 192;
+                case_spec spec = {batch_list[bi], rows_list[ri], cols, group_list[gi] == 0 ? cols : group_list[gi],
+                                  FILL_RANDOM};
+                failures += run_case(&spec);
+            }
+        }
+    }
+    CHECK_MSG(failures == 0, "%d outputs differ from the naive sums", failures);
+}
+
 static void test_extreme_codes_long_rows(void) {
     /* 4160 columns = 130 blocks: crosses the int16 flush points of every variant. */
     case_spec cases[] = {
+        {1, 8, 4160, 4160, FILL_MIN_WEIGHTS_MAX_ACTS},
+        {6, 4, 4160, 4160, FILL_MAX_WEIGHTS_MAX_ACTS},
+        {5, 9, 4160, 32, FILL_MIN_WEIGHTS_MAX_ACTS},
         {1, 3, 4160, 4160, FILL_MIN_WEIGHTS_MAX_ACTS},
         {1, 6, 4160, 4160, FILL_MIN_WEIGHTS_MAX_ACTS},
         {2, 8, 4160, 1040, FILL_MAX_WEIGHTS_MAX_ACTS},
@@ -318,6 +348,7 @@ int main(void) {
     RUN_TEST(test_q4_layout_hand_packed);
     RUN_TEST(test_scalar_hand_example);
     RUN_TEST(test_variants_match_naive_sums);
+    RUN_TEST(test_row_and_token_tiles);
     RUN_TEST(test_extreme_codes_long_rows);
     RUN_TEST(test_i8_f32_matches_scalar);
     RUN_TEST(test_reports_variants);

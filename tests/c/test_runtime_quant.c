@@ -185,7 +185,8 @@ static void test_products_match_double_reference(void) {
         }
 
         float first[TOKENS * ROWS];
-        int32_t dots[TOKENS * ROWS * (COLS / A_GROUP)];
+        int32_t *dots = malloc(sq_rt_qmatmul_scratch_count(NULL, TOKENS, COLS / A_GROUP) * sizeof(int32_t));
+        CHECK(dots != NULL);
         for (int isa = 0; isa < SQ_KERNEL_ISA_COUNT; isa++) {
             const sq_qdot_kernels *kernels = sq_qdot_kernels_for((sq_kernel_isa)isa);
             if (kernels == NULL) {
@@ -206,6 +207,7 @@ static void test_products_match_double_reference(void) {
                 CHECK(memcmp(first, y, sizeof(y)) == 0);
             }
         }
+        free(dots);
     }
 }
 
