@@ -66,7 +66,8 @@ function readCache() {
 
 // Runs `spinquant eval` on the model's evaluation text with the extra recipe arguments and
 // returns its JSON result, from the cache when the same command already ran on the same files.
-export function evaluate(cli, model, extra, { maxWindows = 0, threads = 2 } = {}) {
+// With cachedOnly it runs nothing and returns null for a result that is not cached.
+export function evaluate(cli, model, extra, { maxWindows = 0, threads = 2, cachedOnly = false } = {}) {
   // Results do not depend on the thread count, so it stays out of the key.
   const recipe = ['eval', ...model.args, '--text', model.text, '--window', String(model.window),
     '--max-windows', String(maxWindows), '--json', ...extra];
@@ -75,6 +76,7 @@ export function evaluate(cli, model, extra, { maxWindows = 0, threads = 2 } = {}
   const key = [...stamps, ...recipe].join(' ');
   const cache = readCache();
   let out = cache[key];
+  if (out === undefined && cachedOnly) return null;
   if (out === undefined) {
     out = JSON.parse(execFileSync(cli, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
     const latest = readCache();
@@ -96,8 +98,9 @@ export function mean(values) {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-// Formats perplexities as "mean (min–max)", or the single value.
+// Formats perplexities as "mean (min–max)", or the single value; "not run" when any is missing.
 export function summarize(ppls) {
+  if (ppls.some((ppl) => ppl === null)) return 'not run';
   if (ppls.length === 1) return ppls[0].toFixed(2);
   return `${mean(ppls).toFixed(2)} (${Math.min(...ppls).toFixed(2)}–${Math.max(...ppls).toFixed(2)})`;
 }

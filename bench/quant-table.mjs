@@ -4,6 +4,8 @@
 //   node bench/quant-table.mjs --model smollm2 [--max-windows N] [--seeds 5] [--threads 2]
 //   node bench/quant-table.mjs --model stories260K
 //
+// --cached-only prints the table from cached results alone, with "not run" for the rest.
+//
 // Rotation "none" is the RTN baseline; "hadamard" is a random Hadamard R1/R2 (with R3/R4),
 // reported as the mean and the min–max spread over the seeds. GPTQ calibrates on a different
 // text than the evaluation text. Results are cached in models/bench-cache.json (bench/lib.mjs).
@@ -28,11 +30,13 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '5' },
     threads: { type: 'string', default: '2' },
     cli: { type: 'string', default: path.join(root, 'build/native/spinquant') },
+    'cached-only': { type: 'boolean', default: false },
   },
 });
 const model = modelNamed(values.model);
 const seeds = Number(values.seeds);
-const run = (extra) => evaluate(values.cli, model, extra, { maxWindows: values['max-windows'], threads: values.threads });
+const options = { maxWindows: values['max-windows'], threads: values.threads, cachedOnly: values['cached-only'] };
+const run = (extra) => evaluate(values.cli, model, extra, options);
 
 const rows = [];
 let tokens = 0;
@@ -46,12 +50,12 @@ for (const [name, w, a, kv] of settings) {
     }
     const weightArgs = gptq ? gptqArgs(model) : [];
     const rtn = run([...bits, ...weightArgs, '--rotation', 'none']);
-    tokens = rtn.n_predicted;
+    tokens = rtn?.n_predicted ?? tokens;
     const hadamard = [];
     for (let seed = 0; seed < seeds; seed++) {
-      hadamard.push(run([...bits, ...weightArgs, '--rotation', 'hadamard', '--seed', String(seed)]).ppl);
+      hadamard.push(run([...bits, ...weightArgs, '--rotation', 'hadamard', '--seed', String(seed)])?.ppl ?? null);
     }
-    row.push(rtn.ppl.toFixed(2), summarize(hadamard));
+    row.push(rtn ? rtn.ppl.toFixed(2) : 'not run', summarize(hadamard));
   }
   rows.push(row);
 }
