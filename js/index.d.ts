@@ -237,7 +237,7 @@ export interface SpqExportOptions {
   wGroup?: number;
   /** Activation bits, 2 to 8 (default 8). */
   aBits?: number;
-  /** KV cache bits, 2 to 16 (default 8). */
+  /** KV cache bits, 2 to 8, or 16 for an fp32 cache (default 8). */
   kvBits?: number;
   /** 8 or 16 (default 8). */
   embedBits?: 8 | 16;

@@ -99,7 +99,7 @@ start: SmolLM2 uses random Hadamard rotations, because $SMOLLM2_ROTATION does no
 start: To learn rotations, run from $root (add --resume to continue an interrupted run):
          $CLI calibrate $SMOLLM2_GGUF --text ../shared/data/wikitext-2-raw/wiki.valid.raw --out $SMOLLM2_ROTATION --w-bits 4 ${SMOLLM2_GROUP[*]} --a-bits 8 --kv-bits 8 --window 256 --samples 64 --iters 100 --threads $(nproc) --checkpoint models/smollm2-learned.ckpt
        then run npm start again; it quantizes the model again with the learned rotations.
-       One iteration took about 110 s on the 2-core development machine (about 3 hours for 100).
+       One iteration takes about 20 s on two idle cores (about 35 minutes for 100), longer on busy ones.
 EOF
   fi
   quantize_cached "$SMOLLM2_SPQ" "${inputs[@]}" -- "$SMOLLM2_GGUF" "${rotation[@]}" "${BITS[@]}" "${SMOLLM2_GROUP[@]}"
