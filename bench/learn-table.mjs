@@ -6,8 +6,11 @@
 // seconds per iteration with peak memory.
 //
 //   node bench/learn-table.mjs --model stories260K [--seeds 5]
-//   node bench/learn-table.mjs --model smollm2 --seeds 1 --hadamard-seeds 5 --max-windows 1
+//   node bench/learn-table.mjs --model smollm2 --seeds 1 --hadamard-seeds 5 --gptq-hadamard-seeds 1 \
+//     --max-windows 1
 //
+// --gptq-hadamard-seeds sets fewer Hadamard seeds for the GPTQ rows, whose evaluations take
+// minutes each on SmolLM2; it must be at least --seeds.//
 // Rotation files go to models/learned/ and are reused when present, with their calibration
 // record. Evaluation results are cached as bench/lib.mjs describes.
 import { spawnSync } from 'node:child_process';
@@ -21,6 +24,7 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'stories260K' },
     seeds: { type: 'string', default: '5' },
     'hadamard-seeds': { type: 'string' },
+    'gptq-hadamard-seeds': { type: 'string' },
     'max-windows': { type: 'string', default: '0' },
     threads: { type: 'string', default: '2' },
     cli: { type: 'string', default: path.join(root, 'build/native/spinquant') },
@@ -29,11 +33,18 @@ const { values } = parseArgs({
 const model = modelNamed(values.model);
 const learnSeeds = Number(values.seeds);
 const hadamardSeeds = Number(values['hadamard-seeds'] ?? values.seeds);
-for (const [name, value] of [['--seeds', learnSeeds], ['--hadamard-seeds', hadamardSeeds]]) {
+const gptqHadamardSeeds = Number(values['gptq-hadamard-seeds'] ?? hadamardSeeds);
+for (const [name, value] of [['--seeds', learnSeeds], ['--hadamard-seeds', hadamardSeeds],
+  ['--gptq-hadamard-seeds', gptqHadamardSeeds]]) {
   if (!Number.isInteger(value) || value < 1) {
     console.error(`invalid ${name} ${value}, expected a whole number of at least 1`);
     process.exit(2);
   }
+}
+if (hadamardSeeds < learnSeeds || gptqHadamardSeeds < learnSeeds) {
+  console.error(`invalid Hadamard seed counts ${hadamardSeeds} and ${gptqHadamardSeeds}: expected at least --seeds ${learnSeeds}, ` +
+    'because each learned rotation is compared with the Hadamard rotation it started from');
+  process.exit(2);
 }
 prepareTinyStoriesCalibration();
 const run = (extra) => evaluate(values.cli, model, extra, { maxWindows: values['max-windows'], threads: values.threads });
@@ -79,7 +90,7 @@ for (const [name, kv] of [['W4A4KV16', 16], ['W4A4KV4', 4]]) {
   for (const gptq of [false, true]) {
     const recipe = ['--w-bits', '4', '--a-bits', '4', '--kv-bits', String(kv), ...(gptq ? gptqArgs(model) : [])];
     const rtn = run([...recipe, '--rotation', 'none']).ppl;
-    const hadamard = seedsOf(hadamardSeeds).map((seed) => run([...recipe, '--rotation', 'hadamard', '--seed', String(seed)]).ppl);
+    const hadamard = seedsOf(gptq ? gptqHadamardSeeds : hadamardSeeds).map((seed) => run([...recipe, '--rotation', 'hadamard', '--seed', String(seed)]).ppl);
     const sameStart = hadamard.slice(0, learnSeeds);
     const learnedPpl = learned.map(({ out }) => run([...recipe, '--rotation', out]).ppl);
     const wins = learnedPpl.filter((ppl, seed) => ppl < hadamard[seed]).length;
@@ -91,7 +102,7 @@ for (const [name, kv] of [['W4A4KV16', 16], ['W4A4KV4', 4]]) {
 
 const tokens = run([]).n_predicted;
 console.log(`Model ${values.model}, ${tokens} predicted tokens, window ${model.window}; learned from ` +
-  `${learnSeeds} seed(s), ${hadamardSeeds} Hadamard seed(s).\n`);
+  `${learnSeeds} seed(s), ${hadamardSeeds} Hadamard seed(s) with RTN and ${gptqHadamardSeeds} with GPTQ.\n`);
 console.log('| setting | weights | FP | no rotation | random Hadamard | learned | learned wins | gap closed |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
