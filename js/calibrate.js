@@ -46,6 +46,9 @@ export function calibrationOptions(options) {
     integerOption(spq, 'wGroup', 0, 1 << 20, 'spq.');
     integerOption(spq, 'aBits', 2, 8, 'spq.');
     integerOption(spq, 'kvBits', 2, 16, 'spq.');
+    if (spq.kvBits > 8 && spq.kvBits !== 16) {
+      throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid spq.kvBits ${describeValue(spq.kvBits)}, expected 2 to 8, or 16 for an unquantized KV cache`);
+    }
     if (spq.embedBits !== 8 && spq.embedBits !== 16) {
       throw new SpinquantError(ErrorCode.INVALID_ARG, `invalid spq.embedBits ${describeValue(spq.embedBits)}, expected 8 or 16`);
     }

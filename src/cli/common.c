@@ -6,6 +6,7 @@
 
 #include "core/io.h"
 #include "formats/formats.h"
+#include "spq/spq_reader.h"
 
 static void log_to_stderr(sq_log_level level, const char *function, const char *message, void *user_data) {
     (void)user_data;
@@ -29,6 +30,13 @@ int cli_report_error(const sq_error *err) {
 
 sq_status cli_load_model(const char *path, const char *tokenizer_path, const sq_logger *logger, sq_model *model,
                          sq_error *err) {
+    /* NOTE: info and tokenize read fp32 formats only; a .spq file needs the integer runtime. */
+    if (sq_spq_is_spq_file(path)) {
+        return sq_error_set(err, SQ_ERR_UNSUPPORTED,
+                            "'%s' is a .spq file, which this command cannot read; generate, eval and bench run "
+                            ".spq files, or pass the model it was quantized from",
+                            path);
+    }
     sq_status status = sq_model_load(path, tokenizer_path, logger, model, err);
     if (status != SQ_OK) {
         return status;

@@ -22,9 +22,9 @@ void recipe_options_defaults(recipe_options *o) {
 
 void recipe_options_table(recipe_options *o, cli_option *t) {
     const cli_option table[RECIPE_OPTION_COUNT] = {
-        {"--w-bits", CLI_INT, &o->w_bits, 1, 64, "weight bit width, 2 to 16 (16: no weight quantization)"},
-        {"--a-bits", CLI_INT, &o->a_bits, 1, 64, "activation bit width, 2 to 16 (16: none)"},
-        {"--kv-bits", CLI_INT, &o->kv_bits, 1, 64, "KV cache bit width, 2 to 16 (16: none)"},
+        {"--w-bits", CLI_INT, &o->w_bits, 2, 16, "weight bit width, 2 to 16 (16: no weight quantization)"},
+        {"--a-bits", CLI_INT, &o->a_bits, 2, 16, "activation bit width, 2 to 16 (16: none)"},
+        {"--kv-bits", CLI_INT, &o->kv_bits, 2, 16, "KV cache bit width, 2 to 16 (16: none)"},
         {"--w-group", CLI_INT, &o->w_group, 0, 1 << 20, "weight columns per scale (0: one scale per output channel)"},
         {"--w-clip", CLI_FLAG, &o->w_clip, 0, 0, "search a clipping ratio for each weight scale"},
         {"--gptq", CLI_FLAG, &o->gptq, 0, 0, "quantize weights with GPTQ instead of round-to-nearest (needs --calib)"},

@@ -291,6 +291,8 @@ add('quantize with a truncated model writes nothing', () => ({ args: ['quantize'
 add('calibrate with invalid UTF-8 text writes nothing', () => ({ args: ['calibrate', ...model, '--text', at('cut-utf8.txt'), '--out', at('utf8.rot')], mentions: ['UTF-8'], writes: [at('utf8.rot')] }));
 
 // .spq files, made from stories260K by quantize in before().
+add('info on a .spq file', () => ({ args: ['info', at('valid.spq')], exitCode: FAILURE, mentions: ['valid.spq', '.spq file', 'generate, eval and bench'] }));
+add('tokenize on a .spq file', () => ({ args: ['tokenize', at('valid.spq'), '--prompt', 'hi'], exitCode: FAILURE, mentions: ['valid.spq', '.spq file'] }));
 add('.spq truncated inside a layer', () => ({ args: ['eval', at('truncated.spq'), '--text', at('text.txt'), '--max-windows', '1'], exitCode: FAILURE, mentions: ['truncated.spq', 'truncated'] }));
 add('.spq with a flipped payload byte', () => ({ args: ['eval', at('flipped.spq'), '--text', at('text.txt'), '--max-windows', '1'], exitCode: FAILURE, mentions: ['flipped.spq', 'CRC-32'] }));
 add('.spq format version 2', () => ({ args: ['bench', at('v2.spq')], exitCode: FAILURE, mentions: ['v2.spq', 'version 2'] }));
