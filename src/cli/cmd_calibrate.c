@@ -18,6 +18,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/io.h"
 #include "eval/perplexity.h"
 #include "forward/forward.h"
 #include "learn/calibrate.h"
@@ -304,6 +305,13 @@ int cmd_calibrate(int argc, char **argv) {
         if (status == SQ_OK) {
             warn_overlap(a.text_path, text, length, a.eval_text_path, eval_text, eval_length);
         }
+    }
+    /* Output paths are checked before the long run, which would otherwise fail only at its end. */
+    if (status == SQ_OK) {
+        status = sq_io_check_writable(a.out_path, &err);
+    }
+    if (status == SQ_OK && a.checkpoint_path != NULL) {
+        status = sq_io_check_writable(a.checkpoint_path, &err);
     }
     if (status == SQ_OK) {
         status = cli_load_model(positionals[0], a.tokenizer_path, &logger, &model, &err);

@@ -98,7 +98,11 @@ int cmd_quantize(int argc, char **argv) {
     size_t size = 0;
     size_t parameters = 0;
 
-    sq_status status = cli_load_model(positionals[0], tokenizer_path, &logger, &model, &err);
+    /* GPTQ can run for minutes, so an unwritable --out fails before it rather than after. */
+    sq_status status = sq_io_check_writable(out_path, &err);
+    if (status == SQ_OK) {
+        status = cli_load_model(positionals[0], tokenizer_path, &logger, &model, &err);
+    }
     if (status == SQ_OK) {
         parameters = sq_model_parameter_count(&model);
         status = recipe_options_build(&quant, &model, &recipe, &calibration, &err);

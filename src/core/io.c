@@ -129,23 +129,48 @@ sq_status sq_io_read_file(const char *path, uint8_t **data, size_t *size, sq_err
     return SQ_OK;
 }
 
-sq_status sq_io_write_file_atomic(const char *path, const void *data, size_t size, sq_error *err) {
+/* Creates "<path>.tmp" for writing; on success the caller owns *temp_path and *file. */
+static sq_status open_temp(const char *path, char **temp_path, FILE **file, sq_error *err) {
     size_t path_length = strlen(path);
-    char *temp_path = malloc(path_length + 5);
-    if (temp_path == NULL) {
+    *temp_path = malloc(path_length + 5);
+    if (*temp_path == NULL) {
         return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate a temporary name for '%s'", path);
     }
-    memcpy(temp_path, path, path_length);
-    memcpy(temp_path + path_length, ".tmp", 5);
+    memcpy(*temp_path, path, path_length);
+    memcpy(*temp_path + path_length, ".tmp", 5);
 
-    FILE *file = fopen(temp_path, "wb");
-    if (file == NULL) {
+    *file = fopen(*temp_path, "wb");
+    if (*file == NULL) {
         int open_errno = errno;
         char hint[IO_HINT_MAX];
-        io_open_hint(temp_path, open_errno, hint, sizeof(hint));
-        sq_error_set(err, SQ_ERR_IO, "cannot create '%s': %s%s", temp_path, strerror(open_errno), hint);
-        free(temp_path);
+        io_open_hint(*temp_path, open_errno, hint, sizeof(hint));
+        sq_error_set(err, SQ_ERR_IO, "cannot create '%s': %s%s", *temp_path, strerror(open_errno), hint);
+        free(*temp_path);
+        *temp_path = NULL;
         return SQ_ERR_IO;
+    }
+    return SQ_OK;
+}
+
+sq_status sq_io_check_writable(const char *path, sq_error *err) {
+    char *temp_path = NULL;
+    FILE *file = NULL;
+    sq_status status = open_temp(path, &temp_path, &file, err);
+    if (status != SQ_OK) {
+        return status;
+    }
+    fclose(file);
+    remove(temp_path);
+    free(temp_path);
+    return SQ_OK;
+}
+
+sq_status sq_io_write_file_atomic(const char *path, const void *data, size_t size, sq_error *err) {
+    char *temp_path = NULL;
+    FILE *file = NULL;
+    sq_status status = open_temp(path, &temp_path, &file, err);
+    if (status != SQ_OK) {
+        return status;
     }
     size_t written = fwrite(data, 1, size, file);
     int flush_failed = fflush(file) != 0;

@@ -27,6 +27,10 @@ sq_status sq_io_read_file(const char *path, uint8_t **data, size_t *size, sq_err
  * file is removed. */
 sq_status sq_io_write_file_atomic(const char *path, const void *data, size_t size, sq_error *err);
 
+/* Checks that sq_io_write_file_atomic could create path's temporary file, so that a long
+ * computation can fail before it starts rather than when it writes its result. */
+sq_status sq_io_check_writable(const char *path, sq_error *err);
+
 /* Returns 1 when path names an existing directory, 0 otherwise. */
 int sq_io_is_directory(const char *path);
 

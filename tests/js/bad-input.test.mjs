@@ -278,6 +278,9 @@ add('quantize --kv-bits 17', () => ({ args: ['quantize', ...model, '--out', at('
 add('quantize --embed-bits 4', () => ({ args: ['quantize', ...model, '--out', at('e4.spq'), '--embed-bits', '4'], mentions: ['4'], writes: [at('e4.spq')] }));
 add('calibrate --w-bits 0', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('w0.rot'), '--w-bits', '0'], mentions: ['--w-bits', '0'], writes: [at('w0.rot')] }));
 // stories260K's hidden_dim 172 is not a multiple of 8, so the run stops before it writes the log.
+// With a million iterations these finish only if the output paths are checked before calibrating.
+add('calibrate --out in a missing folder', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('no-such-dir/out.rot'), '--iters', '1000000'], exitCode: FAILURE, mentions: ['no-such-dir', 'cannot create'] }));
+add('calibrate --checkpoint in a missing folder', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('ck.rot'), '--checkpoint', at('no-such-dir/c.ckpt'), '--iters', '1000000'], exitCode: FAILURE, mentions: ['no-such-dir', 'cannot create'], writes: [at('ck.rot')] }));
 add('calibrate --w-group 8', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('g8.rot'), '--w-bits', '4', '--w-group', '8', '--log', at('g8.csv'), '--checkpoint', at('g8.ckpt')], exitCode: USAGE, mentions: ['--w-group 8', 'input width 172'], writes: [at('g8.rot'), at('g8.csv'), at('g8.ckpt')] }));
 
 // Rotation files of the wrong size or header, and writes that must not leave a file.
