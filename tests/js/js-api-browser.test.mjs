@@ -38,9 +38,9 @@ const folders = {
 
 const WORKER_SCRIPT = `
 import { loadModel } from '/js/index.js';
-self.onmessage = async () => {
+self.onmessage = async (event) => {
   try {
-    const model = await loadModel('/models/stories260K.gguf');
+    const model = await loadModel(event.data);
     const result = await model.generate('Once upon a time', { temperature: 0, maxTokens: 20 }).result;
     self.postMessage({ ids: result.tokenIds, build: model.info.runtime.build });
     await model.dispose();
@@ -315,21 +315,34 @@ test('threads need cross-origin isolation; the pthread and relaxed builds match 
   }
 });
 
-test('the package runs in a module Web Worker', async () => {
-  const expected = await nodeGreedy(path.join(repositoryRoot, 'models/stories260K/stories260K.gguf'));
+// Runs WORKER_SCRIPT in a module Web Worker on the model at url; returns the greedy token ids.
+async function workerGreedy(url) {
   const { page, context } = await openPage();
   try {
-    const out = await page.evaluate(() => new Promise((resolve) => {
+    const out = await page.evaluate((modelUrl) => new Promise((resolve) => {
       const worker = new Worker('/worker-test.js', { type: 'module' });
       worker.onmessage = (event) => resolve(event.data);
       worker.onerror = (event) => resolve({ error: event.message });
-      worker.postMessage('start');
-    }));
+      worker.postMessage(modelUrl);
+    }), url);
     assert.equal(out.error, undefined, out.error);
-    assert.deepEqual(out.ids, expected);
+    return out.ids;
   } finally {
     await context.close();
   }
+}
+
+test('the package runs in a module Web Worker', async () => {
+  const expected = await nodeGreedy(path.join(repositoryRoot, 'models/stories260K/stories260K.gguf'));
+  assert.deepEqual(await workerGreedy('/models/stories260K.gguf'), expected);
+});
+
+test('a .spq model in a Web Worker gives the CLI greedy tokens', async () => {
+  const native = run(cli, ['generate', spqPath, '--prompt', 'Once upon a time', '--temperature', '0', '--max-tokens', '20', '--json']);
+  assert.equal(native.status, 0, native.stderr);
+  const expected = JSON.parse(native.stdout).tokens;
+  assert.equal(expected.length, 20);
+  assert.deepEqual(await workerGreedy('/scratch/stories260K.spq'), expected);
 });
 
 test('calibrate runs in a Web Worker and matches Node.js', async () => {
