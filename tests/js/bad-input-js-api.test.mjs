@@ -207,6 +207,7 @@ add('calibrate with lr -1', () => ({ call: () => calibrate(storiesBin, calibrati
 add('calibrate with window 1', () => ({ call: () => calibrate(storiesBin, calibrationText, { window: 1 }), code: ErrorCode.INVALID_ARG, mentions: ['window 1'] }));
 add('calibrate with an unknown mode', () => ({ call: () => calibrate(storiesBin, calibrationText, { mode: 'full' }), code: ErrorCode.INVALID_ARG, mentions: ['mode "full"'] }));
 add('calibrate with spq.wBits 8', () => ({ call: () => calibrate(storiesBin, calibrationText, { spq: { wBits: 8 } }), code: ErrorCode.INVALID_ARG, mentions: ['spq.wBits 8'] }));
+add('calibrate with spq.kvBits 12', () => ({ call: () => calibrate(storiesBin, calibrationText, { spq: { kvBits: 12 } }), code: ErrorCode.INVALID_ARG, mentions: ['spq.kvBits 12'] }));
 add('calibrate with spq.embedBits 4', () => ({ call: () => calibrate(storiesBin, calibrationText, { spq: { embedBits: 4 } }), code: ErrorCode.INVALID_ARG, mentions: ['spq.embedBits 4'] }));
 add('calibrate with spq as a string', () => ({ call: () => calibrate(storiesBin, calibrationText, { spq: 'yes' }), code: ErrorCode.INVALID_ARG, mentions: ['spq option "yes"'] }));
 add('calibrate with an unknown cache value', () => ({ call: () => calibrate(storiesBin, calibrationText, { cache: 'disk' }), code: ErrorCode.INVALID_ARG, mentions: ['"disk"'] }));
