@@ -5,9 +5,9 @@
  * 8-bit and 4-bit activation codes.
  *
  * GOP/s counts a multiply and an add per weight element and token (2·rows·cols·batch per
- * call); each number is the best of 25 runs of about --seconds each (default 5 ms), because
- * on a busy machine the shortest run is the one no other process interrupted. The weights (at most 432
- * KiB) stay in the CPU caches, so this measures the kernels and not the memory bandwidth that
+ * call). Each number is the best of 25 runs of about --seconds each (default 5 ms), because on
+ * a busy machine the shortest run is the one no other process interrupted. The weights (at most
+ * 432 KiB) stay in the CPU caches, so this measures the kernels and not the memory bandwidth that
  * a whole model needs. Every variant's output is compared with the scalar reference's, and a
  * mismatch fails the run.
  *

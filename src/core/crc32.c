@@ -15,10 +15,10 @@ uint32_t sq_crc32_update(uint32_t crc, const void *data, size_t size) {
     crc = ~crc;
 
     while (size >= 8) {
-        uint32_t one = load_le32(bytes) ^ crc;
-        uint32_t two = load_le32(bytes + 4);
-        crc = t[7][one & 0xFF] ^ t[6][(one >> 8) & 0xFF] ^ t[5][(one >> 16) & 0xFF] ^ t[4][one >> 24] ^
-              t[3][two & 0xFF] ^ t[2][(two >> 8) & 0xFF] ^ t[1][(two >> 16) & 0xFF] ^ t[0][two >> 24];
+        uint32_t low = load_le32(bytes) ^ crc;
+        uint32_t high = load_le32(bytes + 4);
+        crc = t[7][low & 0xFF] ^ t[6][(low >> 8) & 0xFF] ^ t[5][(low >> 16) & 0xFF] ^ t[4][low >> 24] ^
+              t[3][high & 0xFF] ^ t[2][(high >> 8) & 0xFF] ^ t[1][(high >> 16) & 0xFF] ^ t[0][high >> 24];
         bytes += 8;
         size -= 8;
     }

@@ -15,7 +15,7 @@
 /* Reads size bytes from file into destination with one fread per SQ_IO_READ_CHUNK_BYTES,
  * because the wasmtime runtime (Python package 51.0.0) fails a single WASI read of 128 MiB or
  * more. Returns the number of bytes read, which is less than size only at the end of the file
- * or after a read error (ferror tells the two apart). */
+ * or after a read error (ferror distinguishes the two). */
 size_t sq_io_read_chunked(FILE *file, void *destination, size_t size);
 
 /* Reads the whole file at path into a new buffer (NUL-terminated one byte past *size so text

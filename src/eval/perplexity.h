@@ -24,15 +24,15 @@ typedef struct sq_perplexity_result {
 typedef int (*sq_perplexity_progress_fn)(void *user_data, int64_t windows_done, int64_t windows_total,
                                          double mean_nll_so_far);
 
-/* One model as the windowed driver sees it: a forward pass that leaves the logits of every
- * token of a batch in logits (batch, vocab_size), from positions start .. start + batch - 1. */
+/* A model as the windowed driver uses it: a forward pass that leaves the logits of every token
+ * of a batch in logits (batch, vocab_size), from positions start .. start + batch - 1. */
 typedef struct sq_perplexity_model {
     void *context;                /* the run state or session passed to forward */
     sq_status (*forward)(void *context, const int32_t *tokens, int32_t batch, int32_t start, sq_error *err);
     const float *const *logits;   /* address of the model's logits pointer, read after each forward */
     int32_t vocab_size;
-    int32_t capacity;             /* most tokens in one window (the KV cache size) */
-    int32_t max_batch;            /* most tokens per forward call */
+    int32_t capacity;             /* maximum tokens in one window (the KV cache size) */
+    int32_t max_batch;            /* maximum tokens per forward call */
     const char *capacity_owner;   /* "run state" or "session", for the error message */
 } sq_perplexity_model;
 
