@@ -50,7 +50,9 @@ describe('fuzz harness smoke runs', { skip }, () => {
   let scratch;
 
   before(() => {
-    assert.ok(Number.isFinite(seconds) && seconds >= 1, `invalid SQ_FUZZ_SMOKE_SECONDS ${JSON.stringify(process.env.SQ_FUZZ_SMOKE_SECONDS)}, expected a number of seconds >= 1`);
+    const setting = `invalid SQ_FUZZ_SMOKE_SECONDS ${JSON.stringify(process.env.SQ_FUZZ_SMOKE_SECONDS)}, expected a number of seconds >= 1`;
+    assert.ok(Number.isFinite(seconds), setting);
+    assert.ok(seconds >= 1, setting);
     const build = run('bash', ['tests/fuzz/run.sh'], {
       env: { ...process.env, FUZZ_BUILD_ONLY: '1' },
       timeout: 1_200_000,
