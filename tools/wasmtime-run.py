@@ -46,6 +46,8 @@ def parse_arguments(argv):
                         metavar="HOST[::GUEST]", help="preopen the host directory HOST as GUEST (default: HOST)")
     parser.add_argument("--env", dest="envs", action="append", default=[], type=parse_env,
                         metavar="NAME[=VALUE]", help="set an environment variable in the guest")
+    parser.add_argument("--profile", choices=["perfmap", "jitdump"],
+                        help="let `perf` name the guest's functions: perfmap writes /tmp/perf-PID.map")
     parser.add_argument("module", help="path of the .wasm command module")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the guest")
     return parser.parse_args(argv)
@@ -56,7 +58,10 @@ def run(options):
     # Imported here so that `--help` works without the package installed.
     import wasmtime
 
-    engine = wasmtime.Engine()
+    config = wasmtime.Config()
+    if options.profile:
+        config.profiler = options.profile
+    engine = wasmtime.Engine(config)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     module = wasmtime.Module.from_file(engine, options.module)

@@ -180,13 +180,17 @@ static sq_status bench_fp32(const char *path, const char *tokenizer_path, const 
     return status;
 }
 
+static double profile_total(const sq_rt_profile *p) {
+    double total = p->matmul + p->classifier + p->hadamard + p->attention + p->other;
+    return total > 0.0 ? total : 1.0;
+}
+
 static void print_profile_json(const char *name, const sq_rt_profile *p) {
-    double total = p->matmul + p->hadamard + p->attention + p->other;
-    if (total <= 0.0) {
-        total = 1.0;
-    }
-    printf("\"%s\": {\"matmul\": %.4f, \"hadamard\": %.4f, \"attention\": %.4f, \"other\": %.4f}", name,
-           p->matmul / total, p->hadamard / total, p->attention / total, p->other / total);
+    double total = profile_total(p);
+    printf("\"%s\": {\"matmul\": %.4f, \"classifier\": %.4f, \"hadamard\": %.4f, \"attention\": %.4f, "
+           "\"other\": %.4f}",
+           name, p->matmul / total, p->classifier / total, p->hadamard / total, p->attention / total,
+           p->other / total);
 }
 
 static void print_result_json(const bench_result *r) {
@@ -209,13 +213,11 @@ static void print_result_json(const bench_result *r) {
 }
 
 static void print_profile_text(const char *name, const sq_rt_profile *p) {
-    double total = p->matmul + p->hadamard + p->attention + p->other;
-    if (total <= 0.0) {
-        total = 1.0;
-    }
-    printf("  %-8s time share: matmul %.1f %%, hadamard %.1f %%, attention %.1f %%, other %.1f %%\n", name,
-           100.0 * p->matmul / total, 100.0 * p->hadamard / total, 100.0 * p->attention / total,
-           100.0 * p->other / total);
+    double total = profile_total(p);
+    printf("  %-8s time share: matmul %.1f %%, classifier %.1f %%, hadamard %.1f %%, attention %.1f %%, "
+           "other %.1f %%\n",
+           name, 100.0 * p->matmul / total, 100.0 * p->classifier / total, 100.0 * p->hadamard / total,
+           100.0 * p->attention / total, 100.0 * p->other / total);
 }
 
 static void print_result_text(const bench_result *r) {

@@ -1,89 +1,71 @@
-/* int8-weight × fp32-activation products; see matmul_i8.h for the summation order. */
+/* int8-weight × int16-activation products; see matmul_i8.h for the formula. */
 #include "kernels/matmul_i8.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include <math.h>
 
-#include "forward/matmul.h"
 #include "kernels/qdot.h"
+#include "quant/rounding.h"
 
+/* Rows per unit of work. The tile's codes (ROW_TILE · in bytes) stay in the CPU cache while
+ * every token of a batch passes over them. */
 #define ROW_TILE 16
 
-/* From this many tokens on, a row tile is converted to fp32 once and multiplied with the fp32
- * kernel, which costs less than converting the codes again for every token. */
-#define CONVERT_MIN_BATCH 4
-
-float sq_dot_i8_f32_scalar(const int8_t *codes, const float *x, int32_t n) {
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int32_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        for (int j = 0; j < 8; j++) {
-            lanes[j] += (float)codes[c + j] * x[c + j];
-        }
-    }
-    for (int j = 0; c < n; c++, j++) {
-        lanes[j] += (float)codes[c] * x[c];
-    }
-    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-}
-
-/* Rows [row_begin, row_end) token by token, four rows per kernel call. */
-static void matmul_rows_direct(const sq_qdot_kernels *kernels, float *y, const float *x, const int8_t *codes,
-                               const float *scales, int32_t batch, int32_t in, int32_t out, int32_t row_begin,
-                               int32_t row_end) {
+void sq_quantize_rows_i16(int16_t *codes, float *scales, const float *x, int32_t batch, int32_t n) {
     for (int32_t t = 0; t < batch; t++) {
-        float *yt = y + (int64_t)t * out;
-        for (int32_t r = row_begin; r < row_end; r += 4) {
-            int32_t n_rows = row_end - r < 4 ? row_end - r : 4;
-            kernels->i8_f32(yt + r, x + (int64_t)t * in, codes + (int64_t)r * in, (size_t)in, in, n_rows);
-            for (int32_t i = 0; i < n_rows; i++) {
-                yt[r + i] *= scales[r + i];
+        const float *row = x + (int64_t)t * n;
+        int16_t *out = codes + (int64_t)t * n;
+        float largest = 0.0f;
+        for (int32_t c = 0; c < n; c++) {
+            float magnitude = fabsf(row[c]);
+            largest = magnitude > largest || isnan(magnitude) ? magnitude : largest;
+        }
+
+        if (!isfinite(largest)) {
+            scales[t] = NAN;
+            for (int32_t c = 0; c < n; c++) {
+                out[c] = 0;
             }
+            continue;
+        }
+        float scale = largest > 0.0f ? largest / (float)SQ_I16_CODE_MAX : 1.0f;
+        scales[t] = scale;
+        for (int32_t c = 0; c < n; c++) {
+            float code = sq_clamp_float(sq_round_half_even(row[c] / scale), -(float)SQ_I16_CODE_MAX,
+                                        (float)SQ_I16_CODE_MAX);
+            out[c] = (int16_t)code;
         }
     }
 }
 
-/* Rows [row_begin, row_end) through fp32 copies of ROW_TILE rows: (float)code is exact and
- * sq_matmul_f32 sums in the same order, so the result is the same as the direct route. Returns
- * 0 when the scratch space cannot be allocated. */
-static int matmul_rows_converted(float *y, const float *x, const int8_t *codes, const float *scales, int32_t batch,
-                                 int32_t in, int32_t out, int32_t row_begin, int32_t row_end) {
-    float *tile = malloc((size_t)ROW_TILE * (size_t)in * sizeof(float));
-    float *products = malloc((size_t)ROW_TILE * (size_t)batch * sizeof(float));
-    if (tile == NULL || products == NULL) {
-        free(tile);
-        free(products);
-        return 0;
+int64_t sq_dot_i8_i16_scalar(const int8_t *codes, const int16_t *x, int32_t n) {
+    int64_t sum = 0;
+    for (int32_t c = 0; c < n; c++) {
+        sum += (int64_t)codes[c] * (int64_t)x[c];
     }
+    return sum;
+}
+
+void sq_matmul_i8_i16_rows(float *y, const int16_t *x, const float *x_scales, const int8_t *codes,
+                           const float *scales, int32_t batch, int32_t in, int32_t out, int32_t row_begin,
+                           int32_t row_end) {
+    const sq_qdot_kernels *kernels = sq_qdot_select();
     for (int32_t r0 = row_begin; r0 < row_end; r0 += ROW_TILE) {
-        int32_t rows = row_end - r0 < ROW_TILE ? row_end - r0 : ROW_TILE;
-        const int8_t *source = codes + (int64_t)r0 * in;
-        for (int64_t i = 0; i < (int64_t)rows * in; i++) {
-            tile[i] = (float)source[i];
-        }
-        sq_matmul_f32(products, x, tile, batch, in, rows);
+        int32_t r1 = row_end - r0 < ROW_TILE ? row_end : r0 + ROW_TILE;
         for (int32_t t = 0; t < batch; t++) {
-            for (int32_t r = 0; r < rows; r++) {
-                y[(int64_t)t * out + r0 + r] = products[(int64_t)t * rows + r] * scales[r0 + r];
+            float *yt = y + (int64_t)t * out;
+            const int16_t *xt = x + (int64_t)t * in;
+            for (int32_t r = r0; r < r1; r++) {
+                int64_t sum = kernels->i8_i16(codes + (int64_t)r * in, xt, in);
+                yt[r] = scales[r] * (x_scales[t] * (float)sum);
             }
         }
     }
-    free(tile);
-    free(products);
-    return 1;
-}
-
-void sq_matmul_i8_f32_rows(float *y, const float *x, const int8_t *codes, const float *scales, int32_t batch,
-                           int32_t in, int32_t out, int32_t row_begin, int32_t row_end) {
-    if (batch >= CONVERT_MIN_BATCH && matmul_rows_converted(y, x, codes, scales, batch, in, out, row_begin, row_end)) {
-        return;
-    }
-    matmul_rows_direct(sq_qdot_select(), y, x, codes, scales, batch, in, out, row_begin, row_end);
 }
 
 typedef struct matmul_task {
     float *y;
-    const float *x;
+    const int16_t *x;
+    const float *x_scales;
     const int8_t *codes;
     const float *scales;
     int32_t batch;
@@ -98,12 +80,12 @@ static void matmul_task_run(void *context, int task_index, int n_tasks) {
     int32_t end = (int32_t)((int64_t)tiles * (task_index + 1) / n_tasks) * ROW_TILE;
     end = end < t->out ? end : t->out;
     if (begin < end) {
-        sq_matmul_i8_f32_rows(t->y, t->x, t->codes, t->scales, t->batch, t->in, t->out, begin, end);
+        sq_matmul_i8_i16_rows(t->y, t->x, t->x_scales, t->codes, t->scales, t->batch, t->in, t->out, begin, end);
     }
 }
 
-void sq_matmul_i8_f32_parallel(sq_threadpool *pool, float *y, const float *x, const int8_t *codes,
-                               const float *scales, int32_t batch, int32_t in, int32_t out) {
-    matmul_task task = {y, x, codes, scales, batch, in, out};
+void sq_matmul_i8_i16_parallel(sq_threadpool *pool, float *y, const int16_t *x, const float *x_scales,
+                               const int8_t *codes, const float *scales, int32_t batch, int32_t in, int32_t out) {
+    matmul_task task = {y, x, x_scales, codes, scales, batch, in, out};
     sq_threadpool_run(pool, matmul_task_run, &task, sq_threadpool_size(pool) * 4);
 }

@@ -1,11 +1,10 @@
-/* Products of int8 weight codes (one fp32 scale per row) with fp32 activations, for the
- * classifier and any other layer whose input stays in floating point:
- *     y[t][r] = scale[r] · Σ_c (float)code[r][c] · x[t][c].
- * The sum uses eight interleaved partial sums (column c goes to lane c mod 8, the columns after
- * the last whole group of eight go to lanes 0, 1, … in order) reduced pairwise, the order of
- * sq_dot_f32. The SIMD kernels (sq_qdot_kernels.i8_f32, one per ISA) keep that order lane by
- * lane and the build disables floating-point contraction, so they equal the scalar reference
- * bit for bit on every target. */
+/* Products of int8 weight codes (one fp32 scale per row) with activations quantized to int16, for
+ * the classifier, whose input the method keeps at 16 bits:
+ *     y[t][r] = scale[r] · (x_scale[t] · (float)Σ_c code[r][c] · x_code[t][c]).
+ * The activation codes are symmetric per token: x_code = round(x / x_scale) with
+ * x_scale = max|x| / 32767. The sum is an exact int64, so every SIMD kernel
+ * (sq_qdot_kernels.i8_i16, one per ISA) equals the scalar reference bit for bit, and a token gets
+ * the same logits alone or in a batch. */
 #ifndef SQ_KERNELS_MATMUL_I8_H
 #define SQ_KERNELS_MATMUL_I8_H
 
@@ -13,18 +12,24 @@
 
 #include "core/threadpool.h"
 
-/* Scalar reference: returns Σ (float)codes[c]·x[c] over n columns in the order above. */
-float sq_dot_i8_f32_scalar(const int8_t *codes, const float *x, int32_t n);
+/* The largest int16 activation code; the range is symmetric, [-32767, 32767]. */
+#define SQ_I16_CODE_MAX 32767
 
-/* y (batch, out) for rows [row_begin, row_end): y[t·out + r] = scales[r]·Σ codes[r·in + c]·x[t·in + c].
- * codes (out, in), scales (out), x (batch, in). */
-void sq_matmul_i8_f32_rows(float *y, const float *x, const int8_t *codes, const float *scales, int32_t batch,
-                           int32_t in, int32_t out, int32_t row_begin, int32_t row_end);
+/* codes (batch, n) and scales (batch) from x (batch, n) as above. A row of zeros gets scale 1,
+ * and a row holding NaN or Inf gets scale NaN with zero codes, so its outputs become NaN. */
+void sq_quantize_rows_i16(int16_t *codes, float *scales, const float *x, int32_t batch, int32_t n);
 
-/* The same over every row, split across the pool's threads (NULL runs serially). From four
- * tokens on, row tiles are converted to fp32 once and multiplied with sq_matmul_f32, which sums
- * in the same order, so the result is the same either way. */
-void sq_matmul_i8_f32_parallel(sq_threadpool *pool, float *y, const float *x, const int8_t *codes,
-                               const float *scales, int32_t batch, int32_t in, int32_t out);
+/* Scalar reference: returns the exact Σ codes[c]·x[c] over n columns. */
+int64_t sq_dot_i8_i16_scalar(const int8_t *codes, const int16_t *x, int32_t n);
+
+/* y (batch, out) for rows [row_begin, row_end) as above. codes (out, in), scales (out),
+ * x (batch, in), x_scales (batch). */
+void sq_matmul_i8_i16_rows(float *y, const int16_t *x, const float *x_scales, const int8_t *codes,
+                           const float *scales, int32_t batch, int32_t in, int32_t out, int32_t row_begin,
+                           int32_t row_end);
+
+/* The same over every row, split across the pool's threads (NULL runs serially). */
+void sq_matmul_i8_i16_parallel(sq_threadpool *pool, float *y, const int16_t *x, const float *x_scales,
+                               const int8_t *codes, const float *scales, int32_t batch, int32_t in, int32_t out);
 
 #endif

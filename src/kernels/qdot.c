@@ -1,29 +1,30 @@
 /* Kernel dispatcher: the one place that maps an sq_kernel_isa to its functions and decides,
  * with a run-time CPU check on x86, which ones this machine can run. */
+#include "kernels/matmul_i8.h"
 #include "kernels/qdot_internal.h"
 
 #include <stddef.h>
 
 static const sq_qdot_kernels scalar_kernels = {SQ_KERNEL_ISA_SCALAR, sq_qdot_q4_u8_scalar, sq_qdot_q4_u4_scalar,
-                                               sq_dot_i8_f32_rows_scalar};
+                                               sq_dot_i8_i16_scalar};
 
 #if SQ_QDOT_HAVE_X86
 static const sq_qdot_kernels ssse3_kernels = {SQ_KERNEL_ISA_SSSE3, sq_qdot_q4_u8_ssse3, sq_qdot_q4_u4_ssse3,
-                                              sq_dot_i8_f32_rows_sse41};
+                                              sq_dot_i8_i16_sse41};
 static const sq_qdot_kernels avx2_kernels = {SQ_KERNEL_ISA_AVX2, sq_qdot_q4_u8_avx2, sq_qdot_q4_u4_avx2,
-                                             sq_dot_i8_f32_rows_avx2};
+                                             sq_dot_i8_i16_avx2};
 #endif
 #if SQ_QDOT_HAVE_WASM_SIMD128
 static const sq_qdot_kernels wasm_kernels = {SQ_KERNEL_ISA_WASM_SIMD128, sq_qdot_q4_u8_wasm, sq_qdot_q4_u4_wasm,
-                                             sq_dot_i8_f32_rows_wasm};
+                                             sq_dot_i8_i16_wasm};
 #endif
 #if SQ_QDOT_HAVE_WASM_RELAXED
 static const sq_qdot_kernels relaxed_kernels = {SQ_KERNEL_ISA_WASM_RELAXED, sq_qdot_q4_u8_relaxed,
-                                                sq_qdot_q4_u4_relaxed, sq_dot_i8_f32_rows_wasm};
+                                                sq_qdot_q4_u4_relaxed, sq_dot_i8_i16_wasm};
 #endif
 #if SQ_QDOT_HAVE_NEON
 static const sq_qdot_kernels neon_kernels = {SQ_KERNEL_ISA_NEON, sq_qdot_q4_u8_neon, sq_qdot_q4_u4_neon,
-                                             sq_dot_i8_f32_rows_neon};
+                                             sq_dot_i8_i16_neon};
 #endif
 
 const sq_qdot_kernels *sq_qdot_kernels_for(sq_kernel_isa isa) {

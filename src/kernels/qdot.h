@@ -10,7 +10,7 @@
  * per-token asymmetric activation x ≈ (a - zero)·s_a and weights W ≈ w·s_w, a group contributes
  * s_w·s_a·(out - zero·weight_sum), so the zero point costs one multiply per group.
  *
- * Variants: a scalar reference, x86 SSSE3 (with SSE4.1 for the int8 × fp32 rows) and AVX2
+ * Variants: a scalar reference, x86 SSSE3 (with SSE4.1 for the int8 × int16 rows) and AVX2
  * (chosen after a run-time CPU check),
  * WebAssembly SIMD128 (-msimd128), WebAssembly relaxed SIMD (-mrelaxed-simd) and AArch64 NEON.
  * Integer sums are exact, so every variant writes the same int32 values as the scalar one for
@@ -55,17 +55,16 @@ typedef struct sq_qdot_args {
 
 typedef void (*sq_qdot_fn)(const sq_qdot_args *args);
 
-/* Unscaled fp32 sums y[r] = Σ_c (float)codes[r·stride + c]·x[c] for rows r = 0 .. n_rows - 1
- * (1 to 4) of int8 codes and one fp32 activation row of n values, in the summation order of
- * kernels/matmul_i8.h, which makes every variant equal to sq_dot_i8_f32_scalar bit for bit. */
-typedef void (*sq_dot_i8_f32_fn)(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
-                                 int32_t n_rows);
+/* Returns the exact Σ_c codes[c]·x[c] of n int8 weight codes and n int16 activation codes
+ * (kernels/matmul_i8.h). Every variant equals sq_dot_i8_i16_scalar, because integer sums are
+ * exact. */
+typedef int64_t (*sq_dot_i8_i16_fn)(const int8_t *codes, const int16_t *x, int32_t n);
 
 typedef struct sq_qdot_kernels {
     sq_kernel_isa isa;
     sq_qdot_fn q4_u8;          /* 4-bit weights × 8-bit activation codes */
     sq_qdot_fn q4_u4;          /* 4-bit weights × 4-bit activation codes */
-    sq_dot_i8_f32_fn i8_f32;   /* int8 weights × fp32 activations */
+    sq_dot_i8_i16_fn i8_i16;   /* int8 weights × int16 activation codes */
 } sq_qdot_kernels;
 
 /* Returns the kernels for isa, or NULL when this build or this CPU lacks them. */
@@ -78,9 +77,6 @@ const sq_qdot_kernels *sq_qdot_select(void);
 /* Returns a short name such as "avx2", or "unknown". */
 const char *sq_kernel_isa_name(sq_kernel_isa isa);
 
-/* Scalar reference of the int8 × fp32 rows. */
-void sq_dot_i8_f32_rows_scalar(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
-                               int32_t n_rows);
 
 /* The scalar reference kernels, also used by the SIMD variants for columns outside whole
  * 32-element blocks. */

@@ -34,13 +34,18 @@ static inline int32_t sq_qdot_edges_u4(const uint8_t *weight_row, const uint8_t 
            sq_qdot_range_q4_u4(weight_row, act_row, simd_end, end);
 }
 
-/* Finishes one int8 × fp32 sum from its eight lane sums: adds the columns [begin, n) to lanes
- * 0, 1, … in order and reduces the lanes pairwise (the order of matmul_i8.h). */
-static inline float sq_dot_i8_f32_finish(float *lanes, const int8_t *codes, const float *x, int32_t begin, int32_t n) {
-    for (int32_t c = begin, j = 0; c < n; c++, j++) {
-        lanes[j] += (float)codes[c] * x[c];
+/* Columns an int8 × int16 SIMD kernel adds into its int32 lanes before it moves the lane sums
+ * to int64. A lane receives at most one product in four columns, so it holds at most 256
+ * products of magnitude 32767 · 128 or less, about 1.07e9, below 2^31. The kernels take one
+ * row at a time: the classifier's table streams from main memory, and one forward stream reads
+ * faster than several interleaved ones. */
+#define SQ_I8_I16_FLUSH_COLUMNS 1024
+
+/* Adds Σ codes[c]·x[c] over columns [begin, n) to *sum. */
+static inline void sq_dot_i8_i16_tail(int64_t *sum, const int8_t *codes, const int16_t *x, int32_t begin, int32_t n) {
+    for (int32_t c = begin; c < n; c++) {
+        *sum += (int64_t)codes[c] * (int64_t)x[c];
     }
-    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -49,15 +54,15 @@ void sq_qdot_q4_u8_ssse3(const sq_qdot_args *args);
 void sq_qdot_q4_u4_ssse3(const sq_qdot_args *args);
 void sq_qdot_q4_u8_avx2(const sq_qdot_args *args);
 void sq_qdot_q4_u4_avx2(const sq_qdot_args *args);
-void sq_dot_i8_f32_rows_sse41(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int32_t n_rows);
-void sq_dot_i8_f32_rows_avx2(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int32_t n_rows);
+int64_t sq_dot_i8_i16_sse41(const int8_t *codes, const int16_t *x, int32_t n);
+int64_t sq_dot_i8_i16_avx2(const int8_t *codes, const int16_t *x, int32_t n);
 #endif
 
 #if defined(__wasm_simd128__)
 #define SQ_QDOT_HAVE_WASM_SIMD128 1
 void sq_qdot_q4_u8_wasm(const sq_qdot_args *args);
 void sq_qdot_q4_u4_wasm(const sq_qdot_args *args);
-void sq_dot_i8_f32_rows_wasm(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int32_t n_rows);
+int64_t sq_dot_i8_i16_wasm(const int8_t *codes, const int16_t *x, int32_t n);
 #endif
 
 #if defined(__wasm_relaxed_simd__)
@@ -70,7 +75,7 @@ void sq_qdot_q4_u4_relaxed(const sq_qdot_args *args);
 #define SQ_QDOT_HAVE_NEON 1
 void sq_qdot_q4_u8_neon(const sq_qdot_args *args);
 void sq_qdot_q4_u4_neon(const sq_qdot_args *args);
-void sq_dot_i8_f32_rows_neon(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int32_t n_rows);
+int64_t sq_dot_i8_i16_neon(const int8_t *codes, const int16_t *x, int32_t n);
 #endif
 
 #endif

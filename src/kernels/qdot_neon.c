@@ -86,42 +86,29 @@ void sq_qdot_q4_u4_neon(const sq_qdot_args *args) {
     run(args, group_u4);
 }
 
-/* int8 × fp32: two 4-lane accumulators per row are lanes 0..3 and 4..7 of the summation order.
- * vmulq_f32 and vaddq_f32 round like the scalar code because neither fuses the multiply-add. */
-static inline void i8_f32_rows(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int n_rows) {
-    float32x4_t low[4], high[4];
-    for (int r = 0; r < n_rows; r++) {
-        low[r] = vdupq_n_f32(0.0f);
-        high[r] = vdupq_n_f32(0.0f);
-    }
-    int32_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        float32x4_t x_low = vld1q_f32(x + c);
-        float32x4_t x_high = vld1q_f32(x + c + 4);
-        for (int r = 0; r < n_rows; r++) {
-            int16x8_t halves = vmovl_s8(vld1_s8(codes + (size_t)r * stride + (size_t)c));
-            float32x4_t w_low = vcvtq_f32_s32(vmovl_s16(vget_low_s16(halves)));
-            float32x4_t w_high = vcvtq_f32_s32(vmovl_s16(vget_high_s16(halves)));
-            low[r] = vaddq_f32(low[r], vmulq_f32(w_low, x_low));
-            high[r] = vaddq_f32(high[r], vmulq_f32(w_high, x_high));
+/* int8 × int16: widening multiply-adds of 16 columns into one int32 accumulator, which moves to
+ * int64 every SQ_I8_I16_FLUSH_COLUMNS columns. */
+int64_t sq_dot_i8_i16_neon(const int8_t *codes, const int16_t *x, int32_t n) {
+    int64_t total = 0;
+    int32_t whole = n / 16 * 16;
+    for (int32_t c = 0; c < whole;) {
+        int32_t stop = whole - c < SQ_I8_I16_FLUSH_COLUMNS ? whole : c + SQ_I8_I16_FLUSH_COLUMNS;
+        int32x4_t acc = vdupq_n_s32(0);
+        for (; c < stop; c += 16) {
+            int8x16_t w = vld1q_s8(codes + c);
+            int16x8_t w_low = vmovl_s8(vget_low_s8(w));
+            int16x8_t w_high = vmovl_high_s8(w);
+            int16x8_t x_low = vld1q_s16(x + c);
+            int16x8_t x_high = vld1q_s16(x + c + 8);
+            acc = vmlal_s16(acc, vget_low_s16(w_low), vget_low_s16(x_low));
+            acc = vmlal_high_s16(acc, w_low, x_low);
+            acc = vmlal_s16(acc, vget_low_s16(w_high), vget_low_s16(x_high));
+            acc = vmlal_high_s16(acc, w_high, x_high);
         }
+        total += vaddlvq_s32(acc);
     }
-    for (int r = 0; r < n_rows; r++) {
-        float lanes[8];
-        vst1q_f32(lanes, low[r]);
-        vst1q_f32(lanes + 4, high[r]);
-        y[r] = sq_dot_i8_f32_finish(lanes, codes + (size_t)r * stride, x, c, n);
-    }
-}
-
-void sq_dot_i8_f32_rows_neon(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int32_t n_rows) {
-    if (n_rows == 4) {
-        i8_f32_rows(y, x, codes, stride, n, 4);
-        return;
-    }
-    for (int32_t r = 0; r < n_rows; r++) {
-        i8_f32_rows(y + r, x, codes + (size_t)r * stride, stride, n, 1);
-    }
+    sq_dot_i8_i16_tail(&total, codes, x, whole, n);
+    return total;
 }
 
 #endif

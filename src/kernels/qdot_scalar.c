@@ -43,10 +43,3 @@ void sq_qdot_q4_u8_scalar(const sq_qdot_args *args) {
 void sq_qdot_q4_u4_scalar(const sq_qdot_args *args) {
     run_scalar(args, sq_qdot_range_q4_u4);
 }
-
-void sq_dot_i8_f32_rows_scalar(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
-                               int32_t n_rows) {
-    for (int32_t r = 0; r < n_rows; r++) {
-        y[r] = sq_dot_i8_f32_scalar(codes + (size_t)r * stride, x, n);
-    }
-}

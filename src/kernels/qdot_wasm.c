@@ -232,8 +232,45 @@ static inline void run_whole_blocks(const sq_qdot_args *p, int u4) {
     }
 }
 
+/* ---- One token with the caller's activation group sums: rows in memory order ----
+ * In decode the weights come from main memory once per token. Reading the rows one after
+ * another keeps that a single forward stream, which the four-row tiles, with four short streams
+ * at once, slow down. Groups of one block take four groups of a row per transpose-add, and
+ * 8·Σ a comes from args->act_sums. */
+static inline void run_rows_in_order(const sq_qdot_args *p, int u4) {
+    int32_t n_groups = p->cols / p->group;
+    const v128_t zero = wasm_i32x4_splat(0);
+    for (int32_t r = 0; r < p->rows; r++) {
+        const uint8_t *w_row = p->weights + (size_t)r * p->weight_stride;
+        int32_t *out = p->out + (size_t)r * (size_t)n_groups;
+        int32_t g = 0;
+        if (p->group == SQ_Q4_BLOCK) {
+            for (; g + 4 <= n_groups; g += 4) {
+                v128_t acc[4];
+                for (int k = 0; k < 4; k++) {
+                    int32_t i = (g + k) * SQ_Q4_BLOCK;
+                    block_i16 a = u4 ? unpack_q4_i16(p->acts + i / 2) : unpack_u8_i16(p->acts + i);
+                    acc[k] = dot_block(zero, unpack_q4_i16(w_row + i / 2), a);
+                }
+                v128_t act8 = wasm_i32x4_shl(wasm_v128_load(p->act_sums + g), 3);
+                wasm_v128_store(out + g, wasm_i32x4_sub(reduce_4(acc[0], acc[1], acc[2], acc[3]), act8));
+            }
+        }
+        for (; g < n_groups; g++) {
+            v128_t acc = zero;
+            for (int32_t i = g * p->group; i < (g + 1) * p->group; i += SQ_Q4_BLOCK) {
+                block_i16 a = u4 ? unpack_q4_i16(p->acts + i / 2) : unpack_u8_i16(p->acts + i);
+                acc = dot_block(acc, unpack_q4_i16(w_row + i / 2), a);
+            }
+            out[g] = sum_i32x4(acc) - 8 * p->act_sums[g];
+        }
+    }
+}
+
 void sq_qdot_q4_u8_wasm(const sq_qdot_args *args) {
-    if (args->group % SQ_Q4_BLOCK == 0) {
+    if (args->group % SQ_Q4_BLOCK == 0 && args->batch == 1 && args->act_sums != NULL) {
+        run_rows_in_order(args, 0);
+    } else if (args->group % SQ_Q4_BLOCK == 0) {
         run_whole_blocks(args, 0);
     } else {
         run_any_group(args, group_u8);
@@ -241,48 +278,33 @@ void sq_qdot_q4_u8_wasm(const sq_qdot_args *args) {
 }
 
 void sq_qdot_q4_u4_wasm(const sq_qdot_args *args) {
-    if (args->group % SQ_Q4_BLOCK == 0) {
+    if (args->group % SQ_Q4_BLOCK == 0 && args->batch == 1 && args->act_sums != NULL) {
+        run_rows_in_order(args, 1);
+    } else if (args->group % SQ_Q4_BLOCK == 0) {
         run_whole_blocks(args, 1);
     } else {
         run_any_group(args, group_u4);
     }
 }
 
-/* int8 × fp32: two 4-lane accumulators per row hold lanes 0..3 and 4..7 of the summation order. */
-static inline void i8_f32_rows(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int n_rows) {
-    v128_t low[4], high[4];
-    for (int r = 0; r < n_rows; r++) {
-        low[r] = wasm_f32x4_splat(0.0f);
-        high[r] = wasm_f32x4_splat(0.0f);
-    }
-    int32_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        v128_t x_low = wasm_v128_load(x + c);
-        v128_t x_high = wasm_v128_load(x + c + 4);
-        for (int r = 0; r < n_rows; r++) {
-            v128_t halves = wasm_i16x8_extend_low_i8x16(wasm_v128_load64_zero(codes + (size_t)r * stride + (size_t)c));
-            v128_t w_low = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_low_i16x8(halves));
-            v128_t w_high = wasm_f32x4_convert_i32x4(wasm_i32x4_extend_high_i16x8(halves));
-            low[r] = wasm_f32x4_add(low[r], wasm_f32x4_mul(w_low, x_low));
-            high[r] = wasm_f32x4_add(high[r], wasm_f32x4_mul(w_high, x_high));
+/* int8 × int16: each 16 columns widen the codes to two i16x8 halves for i32x4.dot_i16x8_s into
+ * one accumulator, which moves to int64 every SQ_I8_I16_FLUSH_COLUMNS columns. */
+int64_t sq_dot_i8_i16_wasm(const int8_t *codes, const int16_t *x, int32_t n) {
+    int64_t total = 0;
+    int32_t whole = n / 16 * 16;
+    for (int32_t c = 0; c < whole;) {
+        int32_t stop = whole - c < SQ_I8_I16_FLUSH_COLUMNS ? whole : c + SQ_I8_I16_FLUSH_COLUMNS;
+        v128_t acc = wasm_i32x4_splat(0);
+        for (; c < stop; c += 16) {
+            v128_t w = wasm_v128_load(codes + c);
+            acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_v128_load(x + c)));
+            acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_v128_load(x + c + 8)));
         }
+        total += (int64_t)wasm_i32x4_extract_lane(acc, 0) + wasm_i32x4_extract_lane(acc, 1) +
+                 wasm_i32x4_extract_lane(acc, 2) + wasm_i32x4_extract_lane(acc, 3);
     }
-    for (int r = 0; r < n_rows; r++) {
-        float lanes[8];
-        wasm_v128_store(lanes, low[r]);
-        wasm_v128_store(lanes + 4, high[r]);
-        y[r] = sq_dot_i8_f32_finish(lanes, codes + (size_t)r * stride, x, c, n);
-    }
-}
-
-void sq_dot_i8_f32_rows_wasm(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n, int32_t n_rows) {
-    if (n_rows == 4) {
-        i8_f32_rows(y, x, codes, stride, n, 4);
-        return;
-    }
-    for (int32_t r = 0; r < n_rows; r++) {
-        i8_f32_rows(y + r, x, codes + (size_t)r * stride, stride, n, 1);
-    }
+    sq_dot_i8_i16_tail(&total, codes, x, whole, n);
+    return total;
 }
 
 #endif

@@ -269,9 +269,73 @@ static inline void run_whole_blocks(const sq_qdot_args *p, int u4) {
     }
 }
 
+/* ---- One token with the caller's group sums: rows in memory order ----
+ * In decode the weights come from main memory once per token. Reading the rows one after
+ * another keeps that a single forward stream, which the four-row tiles, with four short streams
+ * at once, slow down. Groups of one block take four groups of a row per transpose-add. */
+
+/* R (u8: Σ u·(a - 128); u4: Σ u·a) over the whole blocks [begin, end) of one row, in four lanes. */
+static inline v128_t row_blocks(const uint8_t *w_row, const uint8_t *act_row, int u4, int32_t begin, int32_t end,
+                                v128_t acc) {
+    const v128_t sign_flip = wasm_i8x16_splat((int8_t)0x80);
+    for (int32_t i = begin; i < end; i += SQ_Q4_BLOCK) {
+        v128_t a_low, a_high, u_low, u_high;
+        if (u4) {
+            unpack_nibbles_masked(act_row + i / 2, &a_low, &a_high);
+        } else {
+            a_low = wasm_v128_xor(wasm_v128_load(act_row + i), sign_flip);
+            a_high = wasm_v128_xor(wasm_v128_load(act_row + i + 16), sign_flip);
+        }
+        unpack_nibbles_masked(w_row + i / 2, &u_low, &u_high);
+        acc = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_high, u_high, wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a_low, u_low, acc));
+    }
+    return acc;
+}
+
+/* Turns R of groups into Σ w·a: u8 adds 128·(Σ w + 8·group) - 8·Σ a, u4 subtracts 8·Σ a. */
+static inline v128_t finish_groups(v128_t r, v128_t w_sum, v128_t a_sum, int u4, int32_t group) {
+    v128_t result = wasm_i32x4_sub(r, wasm_i32x4_shl(a_sum, 3));
+    if (!u4) {
+        result = wasm_i32x4_add(result, wasm_i32x4_shl(wasm_i32x4_add(w_sum, wasm_i32x4_splat(8 * group)), 7));
+    }
+    return result;
+}
+
+static inline void run_rows_in_order(const sq_qdot_args *p, int u4) {
+    int32_t n_groups = p->cols / p->group;
+    const v128_t zero = wasm_i32x4_splat(0);
+    for (int32_t r = 0; r < p->rows; r++) {
+        const uint8_t *w_row = p->weights + (size_t)r * p->weight_stride;
+        const int32_t *w_sums = u4 ? NULL : p->weight_sums + (size_t)r * (size_t)n_groups;
+        int32_t *out = p->out + (size_t)r * (size_t)n_groups;
+        int32_t g = 0;
+        if (p->group == SQ_Q4_BLOCK) {
+            for (; g + 4 <= n_groups; g += 4) {
+                v128_t acc[4];
+                for (int k = 0; k < 4; k++) {
+                    int32_t i = (g + k) * SQ_Q4_BLOCK;
+                    acc[k] = row_blocks(w_row, p->acts, u4, i, i + SQ_Q4_BLOCK, zero);
+                }
+                v128_t w_sum = u4 ? zero : wasm_v128_load(w_sums + g);
+                v128_t sums = finish_groups(reduce_4(acc[0], acc[1], acc[2], acc[3]), w_sum,
+                                            wasm_v128_load(p->act_sums + g), u4, SQ_Q4_BLOCK);
+                wasm_v128_store(out + g, sums);
+            }
+        }
+        for (; g < n_groups; g++) {
+            v128_t acc = row_blocks(w_row, p->acts, u4, g * p->group, (g + 1) * p->group, zero);
+            v128_t sums = finish_groups(wasm_i32x4_splat(sum_i32x4(acc)), wasm_i32x4_splat(u4 ? 0 : w_sums[g]),
+                                        wasm_i32x4_splat(p->act_sums[g]), u4, p->group);
+            out[g] = wasm_i32x4_extract_lane(sums, 0);
+        }
+    }
+}
+
 void sq_qdot_q4_u8_relaxed(const sq_qdot_args *p) {
     /* Callers without precomputed sums get them from scalar passes in the any-group path. */
-    if (p->group % SQ_Q4_BLOCK == 0 && p->weight_sums != NULL && p->act_sums != NULL) {
+    if (p->group % SQ_Q4_BLOCK == 0 && p->weight_sums != NULL && p->act_sums != NULL && p->batch == 1) {
+        run_rows_in_order(p, 0);
+    } else if (p->group % SQ_Q4_BLOCK == 0 && p->weight_sums != NULL && p->act_sums != NULL) {
         run_whole_blocks(p, 0);
     } else {
         run_any_group_u8(p);
@@ -279,7 +343,9 @@ void sq_qdot_q4_u8_relaxed(const sq_qdot_args *p) {
 }
 
 void sq_qdot_q4_u4_relaxed(const sq_qdot_args *p) {
-    if (p->group % SQ_Q4_BLOCK == 0) {
+    if (p->group % SQ_Q4_BLOCK == 0 && p->act_sums != NULL && p->batch == 1) {
+        run_rows_in_order(p, 1);
+    } else if (p->group % SQ_Q4_BLOCK == 0) {
         run_whole_blocks(p, 1);
     } else {
         run_any_group_u4(p);

@@ -452,77 +452,49 @@ SQ_TARGET_SSSE3 void sq_qdot_q4_u4_ssse3(const sq_qdot_args *args) {
     ssse3_run(args, 1);
 }
 
-/* ---- int8 × fp32 (see qdot.h): lane j of a row's accumulator sums the columns c ≡ j (mod 8) ---- */
+/* ---- int8 × int16 (see qdot.h): pmaddwd on sign-extended codes into one int32 accumulator,
+ * which moves to int64 every SQ_I8_I16_FLUSH_COLUMNS columns ---- */
 
-SQ_TARGET_AVX2 SQ_INLINE void avx2_i8_f32(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
-                                          int n_rows) {
-    __m256 acc[4];
-    for (int r = 0; r < n_rows; r++) {
-        acc[r] = _mm256_setzero_ps();
-    }
-    int32_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        __m256 xv = _mm256_loadu_ps(x + c);
-        for (int r = 0; r < n_rows; r++) {
-            __m128i bytes = _mm_loadl_epi64((const __m128i *)(codes + (size_t)r * stride + (size_t)c));
-            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
-            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(w, xv));
+SQ_TARGET_AVX2 int64_t sq_dot_i8_i16_avx2(const int8_t *codes, const int16_t *x, int32_t n) {
+    int64_t total = 0;
+    int32_t whole = n / 32 * 32;
+    for (int32_t c = 0; c < whole;) {
+        int32_t stop = whole - c < SQ_I8_I16_FLUSH_COLUMNS ? whole : c + SQ_I8_I16_FLUSH_COLUMNS;
+        __m256i acc = _mm256_setzero_si256();
+        for (; c < stop; c += 32) {
+            __m256i w_low = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(codes + c)));
+            __m256i w_high = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(codes + c + 16)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w_low, _mm256_loadu_si256((const __m256i *)(x + c))));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w_high, _mm256_loadu_si256((const __m256i *)(x + c + 16))));
+        }
+        int32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, acc);
+        for (int j = 0; j < 8; j++) {
+            total += lanes[j];
         }
     }
-    for (int r = 0; r < n_rows; r++) {
-        float lanes[8];
-        _mm256_storeu_ps(lanes, acc[r]);
-        y[r] = sq_dot_i8_f32_finish(lanes, codes + (size_t)r * stride, x, c, n);
-    }
+    sq_dot_i8_i16_tail(&total, codes, x, whole, n);
+    return total;
 }
 
-SQ_TARGET_AVX2 void sq_dot_i8_f32_rows_avx2(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
-                                            int32_t n_rows) {
-    if (n_rows == 4) {
-        avx2_i8_f32(y, x, codes, stride, n, 4);
-        return;
-    }
-    for (int32_t r = 0; r < n_rows; r++) {
-        avx2_i8_f32(y + r, x, codes + (size_t)r * stride, stride, n, 1);
-    }
-}
-
-SQ_TARGET_SSE41 SQ_INLINE void sse41_i8_f32(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
-                                            int n_rows) {
-    __m128 low[4], high[4];
-    for (int r = 0; r < n_rows; r++) {
-        low[r] = _mm_setzero_ps();
-        high[r] = _mm_setzero_ps();
-    }
-    int32_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        __m128 x_low = _mm_loadu_ps(x + c);
-        __m128 x_high = _mm_loadu_ps(x + c + 4);
-        for (int r = 0; r < n_rows; r++) {
-            __m128i bytes = _mm_loadl_epi64((const __m128i *)(codes + (size_t)r * stride + (size_t)c));
-            __m128 w_low = _mm_cvtepi32_ps(_mm_cvtepi8_epi32(bytes));
-            __m128 w_high = _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_srli_si128(bytes, 4)));
-            low[r] = _mm_add_ps(low[r], _mm_mul_ps(w_low, x_low));
-            high[r] = _mm_add_ps(high[r], _mm_mul_ps(w_high, x_high));
+SQ_TARGET_SSE41 int64_t sq_dot_i8_i16_sse41(const int8_t *codes, const int16_t *x, int32_t n) {
+    int64_t total = 0;
+    int32_t whole = n / 16 * 16;
+    for (int32_t c = 0; c < whole;) {
+        int32_t stop = whole - c < SQ_I8_I16_FLUSH_COLUMNS ? whole : c + SQ_I8_I16_FLUSH_COLUMNS;
+        __m128i acc = _mm_setzero_si128();
+        for (; c < stop; c += 16) {
+            __m128i w_low = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(codes + c)));
+            __m128i w_high = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(codes + c + 8)));
+            acc = _mm_add_epi32(acc, _mm_madd_epi16(w_low, _mm_loadu_si128((const __m128i *)(x + c))));
+            acc = _mm_add_epi32(acc, _mm_madd_epi16(w_high, _mm_loadu_si128((const __m128i *)(x + c + 8))));
         }
+        int32_t lanes[4];
+        _mm_storeu_si128((__m128i *)lanes, acc);
+        total += (int64_t)lanes[0] + lanes[1] + lanes[2] + lanes[3];
     }
-    for (int r = 0; r < n_rows; r++) {
-        float lanes[8];
-        _mm_storeu_ps(lanes, low[r]);
-        _mm_storeu_ps(lanes + 4, high[r]);
-        y[r] = sq_dot_i8_f32_finish(lanes, codes + (size_t)r * stride, x, c, n);
-    }
-}
-
-SQ_TARGET_SSE41 void sq_dot_i8_f32_rows_sse41(float *y, const float *x, const int8_t *codes, size_t stride, int32_t n,
-                                              int32_t n_rows) {
-    if (n_rows == 4) {
-        sse41_i8_f32(y, x, codes, stride, n, 4);
-        return;
-    }
-    for (int32_t r = 0; r < n_rows; r++) {
-        sse41_i8_f32(y + r, x, codes + (size_t)r * stride, stride, n, 1);
-    }
+    sq_dot_i8_i16_tail(&total, codes, x, whole, n);
+    return total;
 }
 
 #endif

@@ -1,8 +1,8 @@
 /* The integer forward pass. Each block runs RMSNorm → quantized activations → q/k/v (int4
  * weights) → RoPE → R3 → quantized KV cache → attention → quantized per head → o_proj →
  * residual, then RMSNorm → quantized → gate/up → SwiGLU → R4 → quantized → down_proj →
- * residual. The classifier follows the final RMSNorm with an fp32 input and int8 or fp16
- * weights. The quantization points and the online transforms are those of the fake-quant
+ * residual. The classifier follows the final RMSNorm: int8 weights with the input quantized to
+ * int16 per token, or fp16 weights with the fp32 input. The quantization points and the online transforms are those of the fake-quant
  * evaluator (pipeline/fake_quant.h). */
 #include <math.h>
 #include <string.h>
@@ -176,7 +176,8 @@ static void layer_forward(sq_rt_session *s, int32_t l, int32_t n_tokens, int32_t
     lap(s, mark, &prof->other);
 }
 
-/* The classifier: fp32 input, int8 or fp16 table, optionally through the tied transform. */
+/* The classifier: an int8 table with the input in int16 codes, or an fp16 table (expanded to
+ * fp32) with the fp32 input, optionally through the tied transform. */
 static void logits_forward(sq_rt_session *s, int32_t n_tokens, sq_logits_mode mode, double *mark) {
     const sq_rt_model *m = s->model;
     const sq_config *c = &m->spq.config;
@@ -195,11 +196,13 @@ static void logits_forward(sq_rt_session *s, int32_t n_tokens, sq_logits_mode mo
         table_f32 = m->embedding_f32;
     }
     if (table->dtype == SQ_SPQ_DTYPE_I8) {
-        sq_matmul_i8_f32_parallel(s->pool, s->logits, input, table->data, table->scales, rows, c->dim, c->vocab_size);
+        sq_quantize_rows_i16(s->z_codes, s->z_scales, input, rows, c->dim);
+        sq_matmul_i8_i16_parallel(s->pool, s->logits, s->z_codes, s->z_scales, table->data, table->scales, rows, c->dim,
+                                  c->vocab_size);
     } else {
         sq_matmul_f32_parallel(s->pool, s->logits, input, table_f32, rows, c->dim, c->vocab_size);
     }
-    lap(s, mark, &s->profile.matmul);
+    lap(s, mark, &s->profile.classifier);
 }
 
 sq_status sq_rt_forward(sq_rt_session *s, const int32_t *tokens, int32_t n_tokens, int32_t position,

@@ -16,8 +16,8 @@ static int32_t gcd(int32_t a, int32_t b) {
     return a;
 }
 
-static sq_status prepare_matrix(const sq_spq_qmatrix *w, int32_t act_group, sq_rt_matrix *m, size_t *bytes,
-                                sq_error *err) {
+sq_status sq_rt_matrix_prepare(const sq_spq_qmatrix *w, int32_t act_group, sq_rt_matrix *m, size_t *bytes,
+                               sq_error *err) {
     m->weights = w;
     m->act_group = act_group;
     m->kernel_group = gcd(w->group, act_group);
@@ -45,6 +45,32 @@ static sq_status prepare_matrix(const sq_spq_qmatrix *w, int32_t act_group, sq_r
                 }
             }
             m->weight_sums[(size_t)r * (size_t)m->n_kernel_groups + (size_t)g] = sum;
+        }
+    }
+    if (m->n_kernel_groups == 1) {
+        return SQ_OK;
+    }
+
+    /* The zero point z of an activation group adds -z · Σ_g weight scale · weight sum over the
+     * group's kernel groups to each row, the same for every token. */
+    int32_t act_groups = w->cols / act_group;
+    int32_t per_act = act_group / m->kernel_group;
+    int32_t per_scale = w->group / m->kernel_group;
+    int32_t weight_groups = w->cols / w->group;
+    m->zero_terms = malloc((size_t)w->rows * (size_t)act_groups * sizeof(float));
+    if (m->zero_terms == NULL) {
+        return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate %zu zero-point terms", (size_t)w->rows * act_groups);
+    }
+    *bytes += (size_t)w->rows * (size_t)act_groups * sizeof(float);
+    for (int32_t r = 0; r < w->rows; r++) {
+        const int32_t *sums = m->weight_sums + (size_t)r * (size_t)m->n_kernel_groups;
+        const float *scales = w->scales + (size_t)r * (size_t)weight_groups;
+        for (int32_t a = 0; a < act_groups; a++) {
+            float total = 0.0f;
+            for (int32_t g = a * per_act; g < (a + 1) * per_act; g++) {
+                total += scales[g / per_scale] * (float)sums[g];
+            }
+            m->zero_terms[(size_t)r * (size_t)act_groups + (size_t)a] = total;
         }
     }
     return SQ_OK;
@@ -77,13 +103,13 @@ static sq_status prepare(sq_rt_model *m, const sq_logger *logger, sq_error *err)
         const sq_spq_layer *w = &m->spq.layers[l];
         sq_rt_layer *r = &m->layers[l];
         size_t *bytes = &m->derived_bytes;
-        if ((status = prepare_matrix(&w->wq, c->dim, &r->wq, bytes, err)) ||
-            (status = prepare_matrix(&w->wk, c->dim, &r->wk, bytes, err)) ||
-            (status = prepare_matrix(&w->wv, c->dim, &r->wv, bytes, err)) ||
-            (status = prepare_matrix(&w->wo, c->head_dim, &r->wo, bytes, err)) ||
-            (status = prepare_matrix(&w->w_gate, c->dim, &r->w_gate, bytes, err)) ||
-            (status = prepare_matrix(&w->w_up, c->dim, &r->w_up, bytes, err)) ||
-            (status = prepare_matrix(&w->w_down, c->hidden_dim, &r->w_down, bytes, err))) {
+        if ((status = sq_rt_matrix_prepare(&w->wq, c->dim, &r->wq, bytes, err)) ||
+            (status = sq_rt_matrix_prepare(&w->wk, c->dim, &r->wk, bytes, err)) ||
+            (status = sq_rt_matrix_prepare(&w->wv, c->dim, &r->wv, bytes, err)) ||
+            (status = sq_rt_matrix_prepare(&w->wo, c->head_dim, &r->wo, bytes, err)) ||
+            (status = sq_rt_matrix_prepare(&w->w_gate, c->dim, &r->w_gate, bytes, err)) ||
+            (status = sq_rt_matrix_prepare(&w->w_up, c->dim, &r->w_up, bytes, err)) ||
+            (status = sq_rt_matrix_prepare(&w->w_down, c->hidden_dim, &r->w_down, bytes, err))) {
             break;
         }
     }
@@ -144,8 +170,9 @@ sq_status sq_rt_model_load(const char *path, const sq_logger *logger, sq_rt_mode
     return status;
 }
 
-static void free_matrix(sq_rt_matrix *m) {
+void sq_rt_matrix_free(sq_rt_matrix *m) {
     free(m->weight_sums);
+    free(m->zero_terms);
 }
 
 void sq_rt_model_free(sq_rt_model *m) {
@@ -154,13 +181,13 @@ void sq_rt_model_free(sq_rt_model *m) {
     }
     for (int32_t l = 0; m->layers != NULL && l < m->spq.config.n_layers; l++) {
         sq_rt_layer *r = &m->layers[l];
-        free_matrix(&r->wq);
-        free_matrix(&r->wk);
-        free_matrix(&r->wv);
-        free_matrix(&r->wo);
-        free_matrix(&r->w_gate);
-        free_matrix(&r->w_up);
-        free_matrix(&r->w_down);
+        sq_rt_matrix_free(&r->wq);
+        sq_rt_matrix_free(&r->wk);
+        sq_rt_matrix_free(&r->wv);
+        sq_rt_matrix_free(&r->wo);
+        sq_rt_matrix_free(&r->w_gate);
+        sq_rt_matrix_free(&r->w_up);
+        sq_rt_matrix_free(&r->w_down);
     }
     free(m->layers);
     free(m->embedding_f32);

@@ -1,5 +1,6 @@
 /* A .spq model prepared for the integer forward pass: the file's tensors plus what the kernels
- * need and the file does not store (per-group sums of the weight codes for the zero-point term,
+ * need and the file does not store (per-group sums of the weight codes and their scaled totals
+ * for the zero-point term,
  * the online Hadamard plans R3 and R4, fp32 copies of fp16 tables), and the chosen kernels. */
 #ifndef SQ_RUNTIME_RT_MODEL_H
 #define SQ_RUNTIME_RT_MODEL_H
@@ -22,7 +23,17 @@ typedef struct sq_rt_matrix {
     int32_t kernel_group;
     int32_t n_kernel_groups;  /* cols / kernel_group */
     int32_t *weight_sums;     /* (rows, n_kernel_groups) Σ of the signed codes; owned */
+    float *zero_terms;        /* (rows, cols / act_group) Σ weight scale · weight sum over the kernel
+                                 groups of each activation group, in group order; owned, NULL when
+                                 a row has one kernel group */
 } sq_rt_matrix;
+
+/* Fills m for the weights w read with activation groups of act_group columns, adding the bytes it
+ * allocates to *bytes. m must start zeroed; sq_rt_matrix_free releases it, also after a failure. */
+sq_status sq_rt_matrix_prepare(const sq_spq_qmatrix *w, int32_t act_group, sq_rt_matrix *m, size_t *bytes,
+                               sq_error *err);
+
+void sq_rt_matrix_free(sq_rt_matrix *m);
 
 typedef struct sq_rt_layer {
     sq_rt_matrix wq, wk, wv, wo, w_gate, w_up, w_down;

@@ -79,6 +79,9 @@ sq_status sq_rt_session_create(const sq_rt_model *model, int32_t capacity, int32
         (status = alloc_array((void **)&s->hb, batch * hidden, sizeof(float), "MLP gate", &total, err)) ||
         (status = alloc_array((void **)&s->hb2, batch * hidden, sizeof(float), "MLP up", &total, err)) ||
         (status = alloc_array((void **)&s->z, batch * dim, sizeof(float), "classifier input", &total, err)) ||
+        (status = alloc_array((void **)&s->z_codes, batch * dim, sizeof(int16_t), "classifier input codes", &total,
+                              err)) ||
+        (status = alloc_array((void **)&s->z_scales, batch, sizeof(float), "classifier input scales", &total, err)) ||
         (status = alloc_array((void **)&s->scores, batch * (size_t)c->n_heads * (size_t)capacity, sizeof(float),
                               "attention scores", &total, err)) ||
         (status = alloc_array((void **)&s->logits, batch * (size_t)c->vocab_size, sizeof(float), "logits", &total, err)) ||
@@ -126,6 +129,8 @@ void sq_rt_session_free(sq_rt_session *s) {
     free(s->hb);
     free(s->hb2);
     free(s->z);
+    free(s->z_codes);
+    free(s->z_scales);
     free(s->scores);
     free(s->logits);
     free(s->rope_cos);

@@ -16,11 +16,13 @@
 #include "runtime/rt_quantize.h"
 
 /* Wall-clock seconds spent per part of the forward pass, summed over calls while profiling.
- * matmul covers activation quantization, the integer products and the classifier. attention
+ * matmul covers activation quantization and the integer products of the layers; classifier
+ * covers the final product with the vocabulary table (and the tied transform). attention
  * covers RoPE, the KV cache and the attention weights. other covers norms, SwiGLU, the
  * embedding and residual additions. */
 typedef struct sq_rt_profile {
     double matmul;
+    double classifier;
     double hadamard;
     double attention;
     double other;
@@ -41,6 +43,8 @@ typedef struct sq_rt_session {
     float *hb;      /* (max_batch, hidden_dim) */
     float *hb2;     /* (max_batch, hidden_dim) */
     float *z;       /* (max_batch, dim) classifier input after the tied transform */
+    int16_t *z_codes; /* (max_batch, dim) int16 codes of the classifier input */
+    float *z_scales;  /* (max_batch) scales of z_codes */
     float *scores;  /* (max_batch, n_heads, capacity) attention weights */
     float *logits;  /* (max_batch, vocab_size) */
     float *rope_cos; /* (capacity, head_dim / 2) */

@@ -7,6 +7,7 @@
  *
  * The same file runs natively (CTest) and as a WASI module, where it covers the SIMD128 and
  * relaxed-SIMD variants; test_kernels_wasm builds and runs it under Node.js. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,7 @@ static int run_case(const case_spec *spec) {
     int64_t *expected4 = calloc((size_t)batch * rows * n_groups, sizeof(int64_t));
     int32_t *weight_sums = calloc((size_t)rows * n_groups, sizeof(int32_t));
     int32_t *act_sums = calloc((size_t)batch * n_groups, sizeof(int32_t));
+    int32_t *act_sums4 = calloc((size_t)batch * n_groups, sizeof(int32_t));
     for (int r = 0; r < rows; r++) {
         for (int i = 0; i < cols; i++) {
             weight_sums[r * n_groups + i / group] += w[r * cols + i];
@@ -112,6 +114,7 @@ static int run_case(const case_spec *spec) {
     for (int t = 0; t < batch; t++) {
         for (int i = 0; i < cols; i++) {
             act_sums[t * n_groups + i / group] += a8[t * cols + i];
+            act_sums4[t * n_groups + i / group] += a4[t * cols + i];
         }
         for (int r = 0; r < rows; r++) {
             for (int i = 0; i < cols; i++) {
@@ -136,7 +139,7 @@ static int run_case(const case_spec *spec) {
             int with_sums = run < 2;
             sq_qdot_args args = {out, out_stride, w_packed, w_stride, width == 0 ? a8_bytes : a4_packed,
                                  width == 0 ? a8_stride : a4_stride, with_sums ? weight_sums : NULL,
-                                 with_sums ? act_sums : NULL, batch, rows, cols, group};
+                                 with_sums ? (width == 0 ? act_sums : act_sums4) : NULL, batch, rows, cols, group};
             memset(out, 0x5A, sizeof(int32_t) * out_stride * (size_t)batch);
             (width == 0 ? kernels->q4_u8 : kernels->q4_u4)(&args);
             const int64_t *expected = width == 0 ? expected8 : expected4;
@@ -168,6 +171,7 @@ static int run_case(const case_spec *spec) {
     free(expected4);
     free(weight_sums);
     free(act_sums);
+    free(act_sums4);
     free(out);
     return mismatches;
 }
@@ -266,17 +270,25 @@ static void test_extreme_codes_long_rows(void) {
     }
 }
 
-static void test_i8_f32_matches_scalar(void) {
-    static const int in_list[] = {1, 7, 8, 9, 64, 172, 577};
+static void test_i8_i16_matches_scalar(void) {
+    static const int in_list[] = {1, 7, 16, 17, 64, 172, 577, 2100};
     for (size_t k = 0; k < sizeof(in_list) / sizeof(in_list[0]); k++) {
         int in = in_list[k];
         int out = 13;
         int8_t *codes = malloc((size_t)out * in);
         float *scales = malloc(sizeof(float) * out);
         float *x = malloc(sizeof(float) * (size_t)5 * in);
+        int16_t *x_codes = malloc(sizeof(int16_t) * (size_t)5 * in);
+        float x_scales[5];
         float *y = malloc(sizeof(float) * (size_t)5 * out);
         for (int i = 0; i < out * in; i++) {
-            codes[i] = (int8_t)random_in(-127, 127);
+            codes[i] = (int8_t)random_in(-128, 127);
+        }
+        /* Row 2 holds the extreme codes, so the int32 lanes of the SIMD kernels come closest to
+         * overflowing against the extreme activation codes of token 0 (in 2100 spans three
+         * flushes of the lane sums). */
+        for (int c = 0; c < in; c++) {
+            codes[2 * in + c] = (int8_t)(c % 3 == 0 ? 127 : -128);
         }
         for (int r = 0; r < out; r++) {
             scales[r] = (float)random_in(1, 1000) * 1e-4f;
@@ -284,51 +296,82 @@ static void test_i8_f32_matches_scalar(void) {
         for (int i = 0; i < 5 * in; i++) {
             x[i] = (float)random_in(-100000, 100000) * 1.234567e-5f;
         }
+        for (int c = 0; c < in; c++) {
+            x[c] = c % 3 == 0 ? 2.0f : -2.0f;
+        }
+        sq_quantize_rows_i16(x_codes, x_scales, x, 5, in);
+        CHECK(x_codes[0] == SQ_I16_CODE_MAX && x_scales[0] == 2.0f / (float)SQ_I16_CODE_MAX);
 
-        /* Every variant's rows kernel, four rows and fewer, against the scalar reference. */
+        /* Every variant against the scalar reference, for every row and token. */
         for (int isa = 0; isa < SQ_KERNEL_ISA_COUNT; isa++) {
             const sq_qdot_kernels *kernels = sq_qdot_kernels_for((sq_kernel_isa)isa);
             if (kernels == NULL) {
                 continue;
             }
             int mismatches = 0;
-            for (int n_rows = 1; n_rows <= 4; n_rows++) {
-                float got[4];
-                kernels->i8_f32(got, x, codes + (size_t)in * 2, (size_t)in, in, n_rows);
-                for (int r = 0; r < n_rows; r++) {
-                    float want = sq_dot_i8_f32_scalar(codes + (size_t)in * (2 + r), x, in);
-                    mismatches += memcmp(&want, &got[r], sizeof(float)) != 0;
+            for (int t = 0; t < 5; t++) {
+                const int16_t *xt = x_codes + (size_t)t * in;
+                for (int r = 0; r < out; r++) {
+                    const int8_t *row = codes + (size_t)in * r;
+                    mismatches += kernels->i8_i16(row, xt, in) != sq_dot_i8_i16_scalar(row, xt, in);
                 }
             }
             CHECK_MSG(mismatches == 0, "%s: in %d: %d sums differ from the scalar reference",
                       sq_kernel_isa_name(kernels->isa), in, mismatches);
         }
 
-        /* The batched product, through the direct route (2 tokens) and the fp32-tile route (5). */
-        for (int batch = 2; batch <= 5; batch += 3) {
-            sq_matmul_i8_f32_parallel(NULL, y, x, codes, scales, batch, in, out);
-            int mismatches = 0;
-            for (int t = 0; t < batch; t++) {
-                for (int r = 0; r < out; r++) {
-                    float want = sq_dot_i8_f32_scalar(codes + (size_t)r * in, x + (size_t)t * in, in) * scales[r];
-                    mismatches += memcmp(&want, &y[t * out + r], sizeof(float)) != 0;
-                }
+        /* The batched product gives every token what it gets alone. */
+        sq_matmul_i8_i16_parallel(NULL, y, x_codes, x_scales, codes, scales, 5, in, out);
+        int mismatches = 0;
+        for (int t = 0; t < 5; t++) {
+            for (int r = 0; r < out; r++) {
+                float single;
+                sq_matmul_i8_i16_rows(&single, x_codes + (size_t)t * in, &x_scales[t], codes + (size_t)r * in,
+                                      &scales[r], 1, in, 1, 0, 1);
+                float want = scales[r] * (x_scales[t] *
+                                          (float)sq_dot_i8_i16_scalar(codes + (size_t)r * in, x_codes + (size_t)t * in, in));
+                mismatches += memcmp(&want, &y[t * out + r], sizeof(float)) != 0;
+                mismatches += memcmp(&single, &y[t * out + r], sizeof(float)) != 0;
             }
-            CHECK_MSG(mismatches == 0, "batch %d, in %d: %d outputs differ from the scalar reference", batch, in,
-                      mismatches);
         }
+        CHECK_MSG(mismatches == 0, "in %d: %d batched outputs differ", in, mismatches);
 
-        /* The scalar reference against a hand-checkable case: all codes 1 and x = 0.5. */
-        if (in == 9) {
-            int8_t ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-            float halves[9] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
-            CHECK(sq_dot_i8_f32_scalar(ones, halves, 9) == 4.5f);
+        /* Against the exact product with fp32 inputs, the error stays within half an int16 step per
+         * unit of weight code, plus float rounding. */
+        double worst = 0.0;
+        for (int t = 0; t < 5; t++) {
+            for (int r = 0; r < out; r++) {
+                double exact = 0.0, size = 0.0;
+                for (int c = 0; c < in; c++) {
+                    exact += (double)codes[r * in + c] * (double)x[t * in + c];
+                    size += fabs((double)codes[r * in + c]);
+                }
+                double error = fabs((double)y[t * out + r] / scales[r] - exact) / (size * x_scales[t] + 1e-30);
+                worst = error > worst ? error : worst;
+            }
         }
+        CHECK_MSG(worst <= 0.52, "in %d: the int16 product is off by %g codes per weight", in, worst);
         free(codes);
         free(scales);
         free(x);
+        free(x_codes);
         free(y);
     }
+
+    /* Hand-checkable cases: all codes 1 against x = 0.5, zeros, and NaN. */
+    int8_t ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    float halves[9] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+    int16_t q[9];
+    float q_scale, one = 1.0f, y1;
+    sq_quantize_rows_i16(q, &q_scale, halves, 1, 9);
+    sq_matmul_i8_i16_rows(&y1, q, &q_scale, ones, &one, 1, 9, 1, 0, 1);
+    CHECK(q[4] == SQ_I16_CODE_MAX && sq_dot_i8_i16_scalar(ones, q, 9) == 9 * SQ_I16_CODE_MAX && y1 == 4.5f);
+    float zeros[9] = {0};
+    sq_quantize_rows_i16(q, &q_scale, zeros, 1, 9);
+    CHECK(q_scale == 1.0f && q[0] == 0);
+    halves[3] = NAN;
+    sq_quantize_rows_i16(q, &q_scale, halves, 1, 9);
+    CHECK(isnan(q_scale) && q[0] == 0 && q[3] == 0);
 }
 
 static void test_reports_variants(void) {
@@ -350,7 +393,7 @@ int main(void) {
     RUN_TEST(test_variants_match_naive_sums);
     RUN_TEST(test_row_and_token_tiles);
     RUN_TEST(test_extreme_codes_long_rows);
-    RUN_TEST(test_i8_f32_matches_scalar);
+    RUN_TEST(test_i8_i16_matches_scalar);
     RUN_TEST(test_reports_variants);
     TEST_MAIN_END();
 }

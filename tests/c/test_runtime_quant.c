@@ -131,33 +131,25 @@ static void pack(const int *codes, int rows, int cols, uint8_t *out) {
     }
 }
 
-static void test_products_match_double_reference(void) {
-    /* An o_proj-like product: weight groups of 32 columns, activation groups of 16 (one per head),
-     * so every kernel group pairs one weight scale with one activation scale. */
-    enum { ROWS = 37, COLS = 128, TOKENS = 5, W_GROUP = 32, A_GROUP = 16 };
+/* One product with weight groups of w_group columns and activation groups of a_group. */
+static void check_products_match_double_reference(int w_group, int a_group) {
+    enum { ROWS = 37, COLS = 128, TOKENS = 5 };
     int codes[ROWS * COLS];
     for (int i = 0; i < ROWS * COLS; i++) {
         codes[i] = -8 + (int)(uniform() * 16.0);
     }
     uint8_t packed[ROWS * 64];
     pack(codes, ROWS, COLS, packed);
-    float weight_scales[ROWS * (COLS / W_GROUP)];
-    for (int i = 0; i < ROWS * (COLS / W_GROUP); i++) {
+    float weight_scales[ROWS * COLS];
+    for (int i = 0; i < ROWS * (COLS / w_group); i++) {
         weight_scales[i] = (float)(0.01 + 0.1 * uniform());
     }
-    sq_spq_qmatrix weights = {packed, weight_scales, ROWS, COLS, W_GROUP, 64};
-    sq_rt_matrix matrix = {&weights, A_GROUP, A_GROUP, COLS / A_GROUP, NULL};
-    int32_t weight_sums[ROWS * (COLS / A_GROUP)];
-    for (int r = 0; r < ROWS; r++) {
-        for (int g = 0; g < COLS / A_GROUP; g++) {
-            int32_t sum = 0;
-            for (int i = g * A_GROUP; i < (g + 1) * A_GROUP; i++) {
-                sum += codes[r * COLS + i];
-            }
-            weight_sums[r * (COLS / A_GROUP) + g] = sum;
-        }
-    }
-    matrix.weight_sums = weight_sums;
+    sq_spq_qmatrix weights = {packed, weight_scales, ROWS, COLS, w_group, 64};
+    sq_rt_matrix matrix = {0};
+    size_t matrix_bytes = 0;
+    sq_error err = {0};
+    CHECK(sq_rt_matrix_prepare(&weights, a_group, &matrix, &matrix_bytes, &err) == SQ_OK);
+    CHECK(matrix.kernel_group == (w_group < a_group ? w_group : a_group) && matrix.zero_terms != NULL);
 
     for (int bits = 4; bits <= 8; bits += 4) {
         float x[TOKENS * COLS];
@@ -166,8 +158,8 @@ static void test_products_match_double_reference(void) {
         float act_scales[TOKENS * COLS];
         int32_t zeros[TOKENS * COLS], sums[TOKENS * COLS];
         sq_rt_act act = {act_codes, COLS, act_scales, zeros, sums, 0};
-        sq_rt_quant_params params = {bits, 0, 1.0f, A_GROUP};
-        sq_rt_quantize_rows(x, TOKENS, COLS, &params, A_GROUP, &act);
+        sq_rt_quant_params params = {bits, 0, 1.0f, a_group};
+        sq_rt_quantize_rows(x, TOKENS, COLS, &params, a_group, &act);
 
         /* Reference: Σ (code·s_w)·((a - zero)·s_a) in double over the unpacked codes. */
         double expected[TOKENS * ROWS];
@@ -175,17 +167,17 @@ static void test_products_match_double_reference(void) {
             for (int r = 0; r < ROWS; r++) {
                 double sum = 0.0;
                 for (int i = 0; i < COLS; i++) {
-                    int g = i / A_GROUP;
+                    int g = i / a_group;
                     int a = code_at(&act, bits, t, i);
-                    double w = (double)codes[r * COLS + i] * weight_scales[r * (COLS / W_GROUP) + i / W_GROUP];
-                    sum += w * (double)(a - zeros[t * (COLS / A_GROUP) + g]) * act_scales[t * (COLS / A_GROUP) + g];
+                    double w = (double)codes[r * COLS + i] * weight_scales[r * (COLS / w_group) + i / w_group];
+                    sum += w * (double)(a - zeros[t * (COLS / a_group) + g]) * act_scales[t * (COLS / a_group) + g];
                 }
                 expected[t * ROWS + r] = sum;
             }
         }
 
         float first[TOKENS * ROWS];
-        int32_t *dots = malloc(sq_rt_qmatmul_scratch_count(NULL, TOKENS, COLS / A_GROUP) * sizeof(int32_t));
+        int32_t *dots = malloc(sq_rt_qmatmul_scratch_count(NULL, TOKENS, matrix.n_kernel_groups) * sizeof(int32_t));
         CHECK(dots != NULL);
         for (int isa = 0; isa < SQ_KERNEL_ISA_COUNT; isa++) {
             const sq_qdot_kernels *kernels = sq_qdot_kernels_for((sq_kernel_isa)isa);
@@ -209,6 +201,17 @@ static void test_products_match_double_reference(void) {
         }
         free(dots);
     }
+    sq_rt_matrix_free(&matrix);
+}
+
+static void test_products_match_double_reference(void) {
+    /* o_proj-like: every kernel group pairs one weight scale with one activation scale (one per
+     * head). */
+    check_products_match_double_reference(32, 16);
+    /* gate/up-like: one activation group per token spans eight weight groups of 16. */
+    check_products_match_double_reference(16, 128);
+    /* two weight groups per activation group, fewer than the four partial sums. */
+    check_products_match_double_reference(32, 64);
 }
 
 int main(void) {
