@@ -35,7 +35,7 @@ static inline int32_t sq_qdot_edges_u4(const uint8_t *weight_row, const uint8_t 
 }
 
 /* Columns an int8 × int16 SIMD kernel adds into its int32 lanes before it moves the lane sums
- * to int64. A lane receives at most one product in four columns, so it holds at most 256
+ * to int64. A lane receives at most one product in four columns, so it sums at most 256
  * products of magnitude 32767 · 128 or less, about 1.07e9, below 2^31. The kernels take one
  * row at a time: the classifier's table streams from main memory, and one forward stream reads
  * faster than several interleaved ones. */

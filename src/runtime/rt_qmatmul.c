@@ -56,8 +56,8 @@ static float scaled_dots(const float *scales, const int32_t *dots, int32_t begin
 
 /* Turns the sums dots (batch, r1 - r0, n_kernel_groups) of rows [r0, r1) of one product into
  * fp32 outputs. With activation scale s_a and zero point z per activation group, a row's output
- * is Σ over activation groups of s_a · (Σ_g s_w · dot - z · zero_term): the zero-point part is
- * the same for every token, so the model computes it once (sq_rt_matrix.zero_terms). */
+ * is Σ over activation groups of s_a · (Σ_g s_w · dot - z · zero_term). The zero term is the
+ * same for every token, so the model computes it once (sq_rt_matrix.zero_terms). */
 static void epilogue(const qmatmul_task *t, const sq_rt_product *p, const int32_t *dots, int32_t r0, int32_t r1) {
     const sq_rt_matrix *m = p->matrix;
     const sq_spq_qmatrix *w = m->weights;

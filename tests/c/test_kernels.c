@@ -137,9 +137,10 @@ static int run_case(const case_spec *spec) {
         for (int run = 0; run < 4; run++) {
             int width = run % 2;
             int with_sums = run < 2;
+            const int32_t *width_act_sums = width == 0 ? act_sums : act_sums4;
             sq_qdot_args args = {out, out_stride, w_packed, w_stride, width == 0 ? a8_bytes : a4_packed,
                                  width == 0 ? a8_stride : a4_stride, with_sums ? weight_sums : NULL,
-                                 with_sums ? (width == 0 ? act_sums : act_sums4) : NULL, batch, rows, cols, group};
+                                 with_sums ? width_act_sums : NULL, batch, rows, cols, group};
             memset(out, 0x5A, sizeof(int32_t) * out_stride * (size_t)batch);
             (width == 0 ? kernels->q4_u8 : kernels->q4_u4)(&args);
             const int64_t *expected = width == 0 ? expected8 : expected4;
@@ -284,7 +285,7 @@ static void test_i8_i16_matches_scalar(void) {
         for (int i = 0; i < out * in; i++) {
             codes[i] = (int8_t)random_in(-128, 127);
         }
-        /* Row 2 holds the extreme codes, so the int32 lanes of the SIMD kernels come closest to
+        /* Row 2 contains the extreme codes, so the int32 lanes of the SIMD kernels come closest to
          * overflowing against the extreme activation codes of token 0 (in 2100 spans three
          * flushes of the lane sums). */
         for (int c = 0; c < in; c++) {
@@ -300,7 +301,8 @@ static void test_i8_i16_matches_scalar(void) {
             x[c] = c % 3 == 0 ? 2.0f : -2.0f;
         }
         sq_quantize_rows_i16(x_codes, x_scales, x, 5, in);
-        CHECK(x_codes[0] == SQ_I16_CODE_MAX && x_scales[0] == 2.0f / (float)SQ_I16_CODE_MAX);
+        CHECK(x_codes[0] == SQ_I16_CODE_MAX);
+        CHECK(x_scales[0] == 2.0f / (float)SQ_I16_CODE_MAX);
 
         /* Every variant against the scalar reference, for every row and token. */
         for (int isa = 0; isa < SQ_KERNEL_ISA_COUNT; isa++) {
@@ -365,13 +367,18 @@ static void test_i8_i16_matches_scalar(void) {
     float q_scale, one = 1.0f, y1;
     sq_quantize_rows_i16(q, &q_scale, halves, 1, 9);
     sq_matmul_i8_i16_rows(&y1, q, &q_scale, ones, &one, 1, 9, 1, 0, 1);
-    CHECK(q[4] == SQ_I16_CODE_MAX && sq_dot_i8_i16_scalar(ones, q, 9) == 9 * SQ_I16_CODE_MAX && y1 == 4.5f);
+    CHECK(q[4] == SQ_I16_CODE_MAX);
+    CHECK(sq_dot_i8_i16_scalar(ones, q, 9) == 9 * SQ_I16_CODE_MAX);
+    CHECK(y1 == 4.5f);
     float zeros[9] = {0};
     sq_quantize_rows_i16(q, &q_scale, zeros, 1, 9);
-    CHECK(q_scale == 1.0f && q[0] == 0);
+    CHECK(q_scale == 1.0f);
+    CHECK(q[0] == 0);
     halves[3] = NAN;
     sq_quantize_rows_i16(q, &q_scale, halves, 1, 9);
-    CHECK(isnan(q_scale) && q[0] == 0 && q[3] == 0);
+    CHECK(isnan(q_scale));
+    CHECK(q[0] == 0);
+    CHECK(q[3] == 0);
 }
 
 static void test_reports_variants(void) {
