@@ -12,8 +12,8 @@
  * serves four weight rows. With more, each unpacked weight block serves four tokens. The four
  * sums of a tile are reduced together by a transpose-add.
  *
- * The int8 × fp32 rows widen eight codes at a time (pmovsxbd, SSE4.1/AVX2), convert them
- * exactly to fp32 and multiply-add without FMA into the eight lanes of the summation order. */
+ * The int8 × int16 rows sign-extend the codes to int16 (pmovsxbw, SSE4.1/AVX2) and multiply-add
+ * them with the int16 activation codes by pmaddwd. */
 #include "kernels/qdot_internal.h"
 
 #if SQ_QDOT_HAVE_X86

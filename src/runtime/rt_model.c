@@ -47,32 +47,6 @@ sq_status sq_rt_matrix_prepare(const sq_spq_qmatrix *w, int32_t act_group, sq_rt
             m->weight_sums[(size_t)r * (size_t)m->n_kernel_groups + (size_t)g] = sum;
         }
     }
-    if (m->n_kernel_groups == 1) {
-        return SQ_OK;
-    }
-
-    /* The zero point z of an activation group adds -z · Σ_g weight scale · weight sum over the
-     * group's kernel groups to each row, the same for every token. */
-    int32_t act_groups = w->cols / act_group;
-    int32_t per_act = act_group / m->kernel_group;
-    int32_t per_scale = w->group / m->kernel_group;
-    int32_t weight_groups = w->cols / w->group;
-    m->zero_terms = malloc((size_t)w->rows * (size_t)act_groups * sizeof(float));
-    if (m->zero_terms == NULL) {
-        return sq_error_set(err, SQ_ERR_NOMEM, "cannot allocate %zu zero-point terms", (size_t)w->rows * act_groups);
-    }
-    *bytes += (size_t)w->rows * (size_t)act_groups * sizeof(float);
-    for (int32_t r = 0; r < w->rows; r++) {
-        const int32_t *sums = m->weight_sums + (size_t)r * (size_t)m->n_kernel_groups;
-        const float *scales = w->scales + (size_t)r * (size_t)weight_groups;
-        for (int32_t a = 0; a < act_groups; a++) {
-            float total = 0.0f;
-            for (int32_t g = a * per_act; g < (a + 1) * per_act; g++) {
-                total += scales[g / per_scale] * (float)sums[g];
-            }
-            m->zero_terms[(size_t)r * (size_t)act_groups + (size_t)a] = total;
-        }
-    }
     return SQ_OK;
 }
 
@@ -172,7 +146,6 @@ sq_status sq_rt_model_load(const char *path, const sq_logger *logger, sq_rt_mode
 
 void sq_rt_matrix_free(sq_rt_matrix *m) {
     free(m->weight_sums);
-    free(m->zero_terms);
 }
 
 void sq_rt_model_free(sq_rt_model *m) {

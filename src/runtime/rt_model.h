@@ -1,6 +1,5 @@
 /* A .spq model prepared for the integer forward pass: the file's tensors plus what the kernels
- * need and the file does not store (per-group sums of the weight codes and their scaled totals
- * for the zero-point term,
+ * need and the file does not store (per-group sums of the weight codes for the zero-point term,
  * the online Hadamard plans R3 and R4, fp32 copies of fp16 tables), and the chosen kernels. */
 #ifndef SQ_RUNTIME_RT_MODEL_H
 #define SQ_RUNTIME_RT_MODEL_H
@@ -23,9 +22,6 @@ typedef struct sq_rt_matrix {
     int32_t kernel_group;
     int32_t n_kernel_groups;  /* cols / kernel_group */
     int32_t *weight_sums;     /* (rows, n_kernel_groups) Σ of the signed codes; owned */
-    float *zero_terms;        /* (rows, cols / act_group) Σ weight scale · weight sum over the kernel
-                                 groups of each activation group, in group order; owned, NULL when
-                                 a row has one kernel group */
 } sq_rt_matrix;
 
 /* Fills m for the weights w read with activation groups of act_group columns, adding the bytes it

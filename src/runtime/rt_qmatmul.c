@@ -8,6 +8,9 @@
 #define ROW_CHUNK 16
 #define TASKS_PER_THREAD 4
 #define MAX_PRODUCTS 3
+/* Kernel groups per step of the epilogue, which keeps ROW_CHUNK × GROUP_BLOCK fp32 terms on the
+ * stack. */
+#define GROUP_BLOCK 64
 
 typedef struct qmatmul_task {
     const sq_qdot_kernels *kernels;
@@ -21,43 +24,46 @@ typedef struct qmatmul_task {
     size_t dots_per_task;
 } qmatmul_task;
 
-/* Σ scales[g / per_scale] · dots[g] over kernel groups [begin, end), in four interleaved partial
- * sums (group g goes to sum (g - begin) mod 4) added pairwise. The sums are separate variables,
- * so that they stay in registers. */
-static float scaled_dots(const float *scales, const int32_t *dots, int32_t begin, int32_t end, int32_t per_scale) {
-    float p0 = 0.0f, p1 = 0.0f, p2 = 0.0f, p3 = 0.0f;
-    int32_t g = begin;
-    if (per_scale == 1) {
-        for (; g + 4 <= end; g += 4) {
-            p0 += scales[g] * (float)dots[g];
-            p1 += scales[g + 1] * (float)dots[g + 1];
-            p2 += scales[g + 2] * (float)dots[g + 2];
-            p3 += scales[g + 3] * (float)dots[g + 3];
+/* Adds the groups [g0, g0 + n_block) of one token to the running sums of rows [r0, r0 + n_rows).
+ * A term is weight_scale · act_scale · (dot - zero · weight_sum), in this order of operations.
+ * The terms of all groups of a row are computed first, in a loop over contiguous memory that
+ * compilers vectorize. They are then added to their row's sum in group order, so every row gets
+ * the same sum as when it adds one group at a time. */
+static void add_group_block(const sq_rt_matrix *m, const float *group_act_scales, const int32_t *group_zeros,
+                            const int32_t *token_dots, int32_t r0, int32_t n_rows, int32_t g0, int32_t n_block,
+                            float *sums) {
+    const sq_spq_qmatrix *w = m->weights;
+    int32_t n_groups = m->n_kernel_groups;
+    int32_t weight_groups = w->cols / w->group;
+    int32_t groups_per_weight_scale = w->group / m->kernel_group;
+    float terms[ROW_CHUNK][GROUP_BLOCK];
+    for (int32_t k = 0; k < n_rows; k++) {
+        size_t r = (size_t)(r0 + k);
+        const float *weight_scales = w->scales + r * (size_t)weight_groups;
+        const int32_t *weight_sums = m->weight_sums + r * (size_t)n_groups + (size_t)g0;
+        const int32_t *d = token_dots + (size_t)k * (size_t)n_groups + (size_t)g0;
+        float *term = terms[k];
+        if (groups_per_weight_scale == 1) {
+            for (int32_t i = 0; i < n_block; i++) {
+                term[i] = weight_scales[g0 + i] * group_act_scales[i] *
+                          (float)(d[i] - group_zeros[i] * weight_sums[i]);
+            }
+        } else {
+            for (int32_t i = 0; i < n_block; i++) {
+                term[i] = weight_scales[(g0 + i) / groups_per_weight_scale] * group_act_scales[i] *
+                          (float)(d[i] - group_zeros[i] * weight_sums[i]);
+            }
         }
-    } else {
-        for (; g + 4 <= end; g += 4) {
-            p0 += scales[g / per_scale] * (float)dots[g];
-            p1 += scales[(g + 1) / per_scale] * (float)dots[g + 1];
-            p2 += scales[(g + 2) / per_scale] * (float)dots[g + 2];
-            p3 += scales[(g + 3) / per_scale] * (float)dots[g + 3];
+    }
+    for (int32_t i = 0; i < n_block; i++) {
+        for (int32_t k = 0; k < n_rows; k++) {
+            sums[k] += terms[k][i];
         }
     }
-    if (g < end) {
-        p0 += scales[g / per_scale] * (float)dots[g];
-    }
-    if (g + 1 < end) {
-        p1 += scales[(g + 1) / per_scale] * (float)dots[g + 1];
-    }
-    if (g + 2 < end) {
-        p2 += scales[(g + 2) / per_scale] * (float)dots[g + 2];
-    }
-    return (p0 + p1) + (p2 + p3);
 }
 
 /* Turns the sums dots (batch, r1 - r0, n_kernel_groups) of rows [r0, r1) of one product into
- * fp32 outputs. With activation scale s_a and zero point z per activation group, a row's output
- * is Σ over activation groups of s_a · (Σ_g s_w · dot - z · zero_term). The zero term is the
- * same for every token, so the model computes it once (sq_rt_matrix.zero_terms). */
+ * fp32 outputs. */
 static void epilogue(const qmatmul_task *t, const sq_rt_product *p, const int32_t *dots, int32_t r0, int32_t r1) {
     const sq_rt_matrix *m = p->matrix;
     const sq_spq_qmatrix *w = m->weights;
@@ -66,8 +72,7 @@ static void epilogue(const qmatmul_task *t, const sq_rt_product *p, const int32_
     int32_t n_groups = m->n_kernel_groups;
     int32_t weight_groups = w->cols / w->group;
     int32_t act_groups = t->act->groups_per_token;
-    int32_t per_act = m->act_group / m->kernel_group;
-    int32_t per_scale = w->group / m->kernel_group;
+    int32_t groups_per_act_scale = m->act_group / m->kernel_group;
     for (int32_t b = 0; b < t->batch; b++) {
         const float *act_scales = t->act->scales + (size_t)b * (size_t)act_groups;
         const int32_t *zeros = t->act->zeros + (size_t)b * (size_t)act_groups;
@@ -81,16 +86,29 @@ static void epilogue(const qmatmul_task *t, const sq_rt_product *p, const int32_
             }
             continue;
         }
-        for (int32_t r = r0; r < r1; r++) {
-            const int32_t *d = token_dots + (size_t)(r - r0) * (size_t)n_groups;
-            const float *weight_scales = w->scales + (size_t)r * (size_t)weight_groups;
-            const float *zero_terms = m->zero_terms + (size_t)r * (size_t)act_groups;
-            float sum = 0.0f;
-            for (int32_t a = 0; a < act_groups; a++) {
-                float scaled = scaled_dots(weight_scales, d, a * per_act, (a + 1) * per_act, per_scale);
-                sum += act_scales[a] * (scaled - (float)zeros[a] * zero_terms[a]);
+        float sums[ROW_CHUNK];
+        for (int32_t k = 0; k < n_rows; k++) {
+            sums[k] = 0.0f;
+        }
+        /* Kernel group g lies in activation group g / groups_per_act_scale, tracked with a
+         * counter instead of divisions. */
+        int32_t ag = 0, a_count = 0;
+        for (int32_t g0 = 0; g0 < n_groups; g0 += GROUP_BLOCK) {
+            int32_t n_block = n_groups - g0 < GROUP_BLOCK ? n_groups - g0 : GROUP_BLOCK;
+            float group_act_scales[GROUP_BLOCK];
+            int32_t group_zeros[GROUP_BLOCK];
+            for (int32_t i = 0; i < n_block; i++) {
+                group_act_scales[i] = act_scales[ag];
+                group_zeros[i] = zeros[ag];
+                if (++a_count == groups_per_act_scale) {
+                    a_count = 0;
+                    ag++;
+                }
             }
-            y[r] = sum;
+            add_group_block(m, group_act_scales, group_zeros, token_dots, r0, n_rows, g0, n_block, sums);
+        }
+        for (int32_t k = 0; k < n_rows; k++) {
+            y[r0 + k] = sums[k];
         }
     }
 }
