@@ -21,6 +21,8 @@ static sq_sampler_params params_with(float temperature, int32_t top_k, float top
 /* Samples once from a copy of logits (n), so the caller's array is never modified. */
 static int32_t sample_copy(sq_sampler *sampler, const float *logits, int n) {
     float copy[64];
+    /* The sampler reads vocab_size logits, so a shorter row would leave it reading garbage. */
+    CHECK(n == sampler->vocab_size);
     memcpy(copy, logits, (size_t)n * sizeof(float));
     return sq_sampler_sample(sampler, copy, NULL, 0);
 }
@@ -105,10 +107,10 @@ static void test_top_k_one_is_argmax(void) {
     CHECK(all_argmax);
 
     /* A tie for the maximum keeps the lower token id. */
-    float tied[4] = {0.0f, 2.0f, 1.0f, 2.0f};
+    float tied[8] = {0.0f, 2.0f, 1.0f, 2.0f, -1.0f, -1.0f, -1.0f, -1.0f};
     int lower_id = 1;
     for (int i = 0; i < 200; i++) {
-        lower_id &= sample_copy(&sampler, tied, 4) == 1;
+        lower_id &= sample_copy(&sampler, tied, 8) == 1;
     }
     CHECK(lower_id);
     sq_sampler_free(&sampler);
