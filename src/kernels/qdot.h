@@ -45,8 +45,9 @@ typedef struct sq_qdot_args {
     size_t act_stride;           /* bytes from one token to the next */
     const int32_t *weight_sums;  /* (rows, cols / group): Σ w over each group; read only by the
                                     relaxed-SIMD u8 kernel, may be NULL for the others */
-    const int32_t *act_sums;     /* (batch, cols / group): Σ a over each group; read only by the
-                                    relaxed-SIMD u8 kernel, may be NULL for the others */
+    const int32_t *act_sums;     /* (batch, cols / group): Σ a over each group; read by the
+                                    relaxed-SIMD u8 kernel and by the one-token WASM paths, may
+                                    be NULL, which selects paths that do without */
     int32_t batch;               /* tokens, >= 1 */
     int32_t rows;                /* weight rows, >= 1 */
     int32_t cols;                /* elements per row, >= 1 */

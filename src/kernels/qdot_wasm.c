@@ -4,7 +4,8 @@
  * multiplies and adds pairs of them into int32. Groups of whole 32-element blocks (group a
  * multiple of 32, as in every model this project quantizes) take a fast path, described below:
  * four weight rows share each activation block, and a transpose-add reduces their four sums at
- * once. Other group sizes run one (row, token, group) at a time: the u8 activation codes are
+ * once, except for one token with the caller's group sums, whose rows are read in memory order.
+ * Other group sizes run one (row, token, group) at a time: the u8 activation codes are
  * widened by zero extension and the weight codes by sign extension, and for u4 activations
  * i16x8.extmul products (|product| <= 120) are added in int16 for up to 64 blocks and widened
  * with i32x4.extadd_pairwise_i16x8_s. Every step is exact, so the results equal the scalar

@@ -14,7 +14,8 @@
  *     scalar edge columns), or from a scalar pass when they are NULL. All terms are exact
  *     integers.
  * Groups of whole 32-element blocks take a fast path with four weight rows per activation
- * block, described at "Groups of whole blocks" below. Other group sizes, and u8 calls without
+ * block, described at "Groups of whole blocks" below, or, for one token with both group sums,
+ * a path that reads the rows in memory order. Other group sizes, and u8 calls without
  * both group sums, run one (row, token, group) at a time.
  * Node.js 20 needs --experimental-wasm-relaxed-simd, and its baseline compiler (Liftoff)
  * miscomputes this instruction, so run with --no-liftoff. */
