@@ -364,9 +364,9 @@ static void test_i8_i16_matches_scalar(void) {
     int8_t ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     float halves[9] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
     int16_t q[9];
-    float q_scale, one = 1.0f, y1;
+    float q_scale, unit_scale = 1.0f, y1;
     sq_quantize_rows_i16(q, &q_scale, halves, 1, 9);
-    sq_matmul_i8_i16_rows(&y1, q, &q_scale, ones, &one, 1, 9, 1, 0, 1);
+    sq_matmul_i8_i16_rows(&y1, q, &q_scale, ones, &unit_scale, 1, 9, 1, 0, 1);
     CHECK(q[4] == SQ_I16_CODE_MAX);
     CHECK(sq_dot_i8_i16_scalar(ones, q, 9) == 9 * SQ_I16_CODE_MAX);
     CHECK(y1 == 4.5f);
