@@ -24,7 +24,9 @@ enum {
     NT_ROW_TILE = 8,    /* weight rows widened and reused across all rows of x */
     NN_COLUMN_TILE = 16, /* output columns one task step keeps in registers */
     NN_K_BLOCK = 256,    /* inner-dimension block reused by every row */
+    NN_ROW_BLOCK = 128,  /* rows of x whose inner-dimension block one pass keeps in cache */
     TN_ROW_TILE = 4,    /* rows of c one task step keeps in registers */
+    TN_ROW_BLOCK = 128, /* rows of a and b one pass reuses from cache across all tiles of c */
 };
 
 /* ---- nt: y = x·wᵀ ---- */
@@ -267,8 +269,9 @@ static void nn_single(const nn_task *t, int32_t r, int32_t j) {
     t->y[(int64_t)r * t->out + j] = sum;
 }
 
-/* The inner dimension is cut into blocks, the outermost loop, so that a (rows, NN_K_BLOCK)
- * slice of x stays in cache while every column tile of the task uses it. */
+/* Rows and the inner dimension are cut into blocks, the outer loops, so that an
+ * (NN_ROW_BLOCK, NN_K_BLOCK) slice of x stays in cache while every column tile of the task
+ * uses it. Each element still sums the inner index in increasing order. */
 static void nn_task_run(void *context, int task_index, int n_tasks) {
     const nn_task *t = context;
     int32_t tiles = (t->out + NN_COLUMN_TILE - 1) / NN_COLUMN_TILE;
@@ -283,11 +286,14 @@ static void nn_task_run(void *context, int task_index, int n_tasks) {
             }
         }
     }
-    for (int32_t k0 = 0; k0 < t->in; k0 += NN_K_BLOCK) {
-        int32_t k1 = t->in - k0 < NN_K_BLOCK ? t->in : k0 + NN_K_BLOCK;
-        for (int32_t tile = tile_begin; tile < full_end; tile++) {
-            for (int32_t r = 0; r < t->rows; r += 4) {
-                nn_block(t, r, t->rows - r < 4 ? t->rows - r : 4, tile * NN_COLUMN_TILE, k0, k1);
+    for (int32_t r0 = 0; r0 < t->rows; r0 += NN_ROW_BLOCK) {
+        int32_t r1 = t->rows - r0 < NN_ROW_BLOCK ? t->rows : r0 + NN_ROW_BLOCK;
+        for (int32_t k0 = 0; k0 < t->in; k0 += NN_K_BLOCK) {
+            int32_t k1 = t->in - k0 < NN_K_BLOCK ? t->in : k0 + NN_K_BLOCK;
+            for (int32_t tile = tile_begin; tile < full_end; tile++) {
+                for (int32_t r = r0; r < r1; r += 4) {
+                    nn_block(t, r, r1 - r < 4 ? r1 - r : 4, tile * NN_COLUMN_TILE, k0, k1);
+                }
             }
         }
     }
@@ -324,15 +330,15 @@ typedef struct tn_task {
     int32_t n;
 } tn_task;
 
-/* c[i][j..j+16) += Σ_t a[t][i]·b[t][j..j+16) for TN_ROW_TILE consecutive i. */
-static void tn_block(const tn_task *t, int32_t i, int32_t j) {
+/* c[i][j..j+16) += Σ_{r0 <= r < r1} a[r][i]·b[r][j..j+16) for TN_ROW_TILE consecutive i. */
+static void tn_block(const tn_task *t, int32_t i, int32_t j, int32_t r0, int32_t r1) {
     v8d acc[TN_ROW_TILE][2];
     for (int ii = 0; ii < TN_ROW_TILE; ii++) {
         for (int q = 0; q < 2; q++) {
             LOAD_V8D(acc[ii][q], t->c + (int64_t)(i + ii) * t->n + j + 8 * q);
         }
     }
-    for (int32_t r = 0; r < t->rows; r++) {
+    for (int32_t r = r0; r < r1; r++) {
         const double *ar = t->a + (int64_t)r * t->m + i;
         const double *br = t->b + (int64_t)r * t->n + j;
         v8d b0, b1;
@@ -358,20 +364,35 @@ static void tn_single(const tn_task *t, int32_t i, int32_t j) {
     t->c[(int64_t)i * t->n + j] = sum;
 }
 
+/* Rows are cut into blocks, the outermost loop, so that a block of a and b stays in cache
+ * while every tile of the task uses it. Each element of c still takes one running sum over
+ * rows in increasing order. */
 static void tn_task_run(void *context, int task_index, int n_tasks) {
     const tn_task *t = context;
     int32_t tiles = (t->m + TN_ROW_TILE - 1) / TN_ROW_TILE;
     int32_t tile_begin = (int32_t)((int64_t)tiles * task_index / n_tasks);
     int32_t tile_end = (int32_t)((int64_t)tiles * (task_index + 1) / n_tasks);
+    int32_t full_columns = t->n - t->n % 16;
+
+    for (int32_t r0 = 0; r0 < t->rows; r0 += TN_ROW_BLOCK) {
+        int32_t r1 = t->rows - r0 < TN_ROW_BLOCK ? t->rows : r0 + TN_ROW_BLOCK;
+        for (int32_t tile = tile_begin; tile < tile_end; tile++) {
+            int32_t i = tile * TN_ROW_TILE;
+            if (i + TN_ROW_TILE > t->m) {
+                continue;
+            }
+            for (int32_t j = 0; j < full_columns; j += 16) {
+                tn_block(t, i, j, r0, r1);
+            }
+        }
+    }
+
+    /* the columns past the last full block of 16, and the rows past the last full tile */
     for (int32_t tile = tile_begin; tile < tile_end; tile++) {
         int32_t i = tile * TN_ROW_TILE;
         if (i + TN_ROW_TILE <= t->m) {
-            int32_t j = 0;
-            for (; j + 16 <= t->n; j += 16) {
-                tn_block(t, i, j);
-            }
             for (int32_t ii = i; ii < i + TN_ROW_TILE; ii++) {
-                for (int32_t jj = j; jj < t->n; jj++) {
+                for (int32_t jj = full_columns; jj < t->n; jj++) {
                     tn_single(t, ii, jj);
                 }
             }

@@ -46,7 +46,7 @@ static double reference_dot(const double *a, const double *b, int n) {
     return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
-static const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {9, 17, 33}, {32, 64, 64}, {5, 300, 19}, {7, 8, 600}};
+static const int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {9, 17, 33}, {32, 64, 64}, {5, 300, 19}, {7, 8, 600}, {300, 21, 37}};
 
 static void check_nt(sq_threadpool *pool) {
     sq_error err = {0};
