@@ -1,16 +1,20 @@
 // Compares learned rotations with random Hadamard ones. For each seed, `spinquant calibrate`
 // learns R1/R2 from that seed's random Hadamard start (Cayley SGD at W16A4KV4, mode had, default
-// settings). Held-out perplexity is then measured at W4A4KV16 and W4A4KV4, with RTN and GPTQ
-// weights, for FP, no rotation, random Hadamard and learned rotations. The Markdown tables give
-// the perplexities, the share of the Hadamard-to-FP gap that learning closes, and calibration
-// seconds per iteration with peak memory.
+// settings unless --calibrate-args changes them). Held-out perplexity is then measured at
+// W4A4KV16 and W4A4KV4, with RTN and GPTQ weights, for FP, no rotation, random Hadamard and
+// learned rotations. The Markdown tables give the perplexities, the share of the
+// Hadamard-to-FP gap that learning closes, and calibration seconds per iteration with peak
+// memory.
 //
 //   node bench/learn-table.mjs --model stories260K [--seeds 5]
 //   node bench/learn-table.mjs --model smollm2 --seeds 1 --hadamard-seeds 5 --gptq-hadamard-seeds 1 \
 //     --max-windows 1
 //
 // --gptq-hadamard-seeds sets fewer Hadamard seeds for the GPTQ rows, whose evaluations take
-// minutes each on SmolLM2; it must be at least --seeds.//
+// minutes each on SmolLM2; it must be at least --seeds. --calibrate-args adds options to every
+// `spinquant calibrate` call (for example "--w-bits 4 --scale-gradient 1"), and --skip-gptq
+// leaves out the GPTQ rows.
+//
 // Rotation files go to models/learned/ and are reused when present, with their calibration
 // record. Evaluation results are cached as bench/lib.mjs describes.
 import { spawnSync } from 'node:child_process';
@@ -27,6 +31,8 @@ const { values } = parseArgs({
     'gptq-hadamard-seeds': { type: 'string' },
     'max-windows': { type: 'string', default: '0' },
     threads: { type: 'string', default: '2' },
+    'calibrate-args': { type: 'string', default: '' },
+    'skip-gptq': { type: 'boolean', default: false },
     cli: { type: 'string', default: path.join(root, 'build/native/spinquant') },
   },
 });
@@ -47,19 +53,22 @@ if (hadamardSeeds < learnSeeds || gptqHadamardSeeds < learnSeeds) {
   process.exit(2);
 }
 prepareTinyStoriesCalibration();
+const calibrateArgs = values['calibrate-args'].split(/\s+/).filter((arg) => arg !== '');
+// The rotation files of each set of calibrate options get their own names.
+const variant = calibrateArgs.length === 0 ? 'default' : calibrateArgs.map((arg) => arg.replace(/^-+/, '')).join('-');
 const run = (extra) => evaluate(values.cli, model, extra, { maxWindows: values['max-windows'], threads: values.threads });
 
 // Calibrates from seed's Hadamard start unless the rotation file exists. Returns the file and
 // the calibration record: seconds per iteration, and peak resident memory in MB when measured.
 function learnedRotation(seed) {
   const dir = path.join(root, 'models/learned');
-  const out = path.join(dir, `${values.model}-w16a4kv4-seed${seed}.rot`);
+  const out = path.join(dir, `${values.model}-${variant}-seed${seed}.rot`);
   const recordPath = `${out}.json`;
   if (existsSync(out) && existsSync(recordPath)) return { out, record: JSON.parse(readFileSync(recordPath, 'utf8')) };
 
   mkdirSync(dir, { recursive: true });
   const args = ['calibrate', ...model.args, '--text', model.calib, '--out', out, '--seed', String(seed),
-    '--threads', values.threads, '--json'];
+    '--threads', values.threads, '--json', ...calibrateArgs];
   // GNU time reports the peak resident set size; without it the memory column stays empty.
   const timed = existsSync('/usr/bin/time');
   const command = timed ? '/usr/bin/time' : values.cli;
@@ -87,7 +96,7 @@ const fp = run([]).ppl;
 
 const rows = [];
 for (const [name, kv] of [['W4A4KV16', 16], ['W4A4KV4', 4]]) {
-  for (const gptq of [false, true]) {
+  for (const gptq of values['skip-gptq'] ? [false] : [false, true]) {
     const recipe = ['--w-bits', '4', '--a-bits', '4', '--kv-bits', String(kv), ...(gptq ? gptqArgs(model) : [])];
     const rtn = run([...recipe, '--rotation', 'none']).ppl;
     const hadamard = seedsOf(gptq ? gptqHadamardSeeds : hadamardSeeds).map((seed) => run([...recipe, '--rotation', 'hadamard', '--seed', String(seed)]).ppl);
@@ -102,7 +111,8 @@ for (const [name, kv] of [['W4A4KV16', 16], ['W4A4KV4', 4]]) {
 
 const tokens = run([]).n_predicted;
 console.log(`Model ${values.model}, ${tokens} predicted tokens, window ${model.window}; learned from ` +
-  `${learnSeeds} seed(s), ${hadamardSeeds} Hadamard seed(s) with RTN and ${gptqHadamardSeeds} with GPTQ.\n`);
+  `${learnSeeds} seed(s) with calibrate options [${calibrateArgs.join(' ')}], ${hadamardSeeds} Hadamard seed(s) ` +
+  `with RTN and ${gptqHadamardSeeds} with GPTQ.\n`);
 console.log('| setting | weights | FP | no rotation | random Hadamard | learned | learned wins | gap closed |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);

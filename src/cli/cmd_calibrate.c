@@ -51,6 +51,7 @@ typedef struct calibrate_args {
     int32_t threads;
     int32_t eval_window;
     int32_t stop_after;
+    int32_t scale_gradient;
     uint64_t seed;
     int resume;
     int json;
@@ -186,6 +187,7 @@ static sq_calibration_options build_options(const calibrate_args *a) {
     sq_calibration_options o = sq_calibration_options_default();
     o.settings.w_bits = a->w_bits;
     o.settings.w_group = a->w_group;
+    o.settings.scale_gradient = a->scale_gradient;
     o.settings.a_bits = a->a_bits;
     o.settings.kv_bits = a->kv_bits;
     o.settings.mode_had = strcmp(a->mode, "had") == 0;
@@ -243,6 +245,7 @@ int cmd_calibrate(int argc, char **argv) {
                                                          "(0: one scale per output channel; default 0); must divide "
                                                          "every linear layer's input width, no effect at --w-bits 16"},
         {"--a-bits", CLI_INT, &a.a_bits, 2, 16, "activation bits (default 4)"},
+        {"--scale-gradient", CLI_INT, &a.scale_gradient, 0, 1, "1: the activation and KV quantizers also pass the gradient through their scales to each group's extreme values; 0: plain straight-through estimator, as the SpinQuant reference code (default 0)"},
         {"--kv-bits", CLI_INT, &a.kv_bits, 2, 16, "KV cache bits (default 4)"},
         {"--mode", CLI_STRING, &a.mode, 0, 0, "had (R1-R4) or nohad (R1 and R2 only); default had"},
         {"--seed", CLI_UINT64, &a.seed, 0, 0, "seed of the initial random Hadamard rotations (default 0)"},
@@ -258,7 +261,7 @@ int cmd_calibrate(int argc, char **argv) {
     };
     const int n_options = (int)(sizeof(options) / sizeof(options[0]));
     const char *usage = "spinquant calibrate MODEL --text FILE --out FILE [--iters N] [--lr X] [--window N] "
-                        "[--samples N] [--w-bits B] [--w-group N] [--a-bits B] [--kv-bits B] [--mode had|nohad] [--seed S] "
+                        "[--samples N] [--w-bits B] [--w-group N] [--a-bits B] [--kv-bits B] [--scale-gradient 0|1] [--mode had|nohad] [--seed S] "
                         "[--log FILE.csv] [--checkpoint FILE [--resume]] [--threads N] [--eval-text FILE] [--json]";
     const char *positionals[1];
     int n_positionals = 0;
@@ -361,9 +364,9 @@ int cmd_calibrate(int argc, char **argv) {
         cli_json_string(stdout, a.out_path, strlen(a.out_path));
         printf(", \"iterations\": %d, \"iterations_this_run\": %d, \"first_loss\": %.9g, \"final_loss\": %.9g, "
                "\"seconds\": %.3f, \"window\": %d, \"samples\": %d, \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, "
-               "\"kv_bits\": %d, \"mode\": \"%s\", \"seed\": %llu, \"orthogonality_error\": %.3g",
+               "\"kv_bits\": %d, \"scale_gradient\": %d, \"mode\": \"%s\", \"seed\": %llu, \"orthogonality_error\": %.3g",
                a.iterations, sink.completed, sink.first_loss, sink.last_loss, sink.seconds, a.window, a.samples,
-               a.w_bits, a.w_group, a.a_bits, a.kv_bits, a.mode, (unsigned long long)a.seed,
+               a.w_bits, a.w_group, a.a_bits, a.kv_bits, a.scale_gradient, a.mode, (unsigned long long)a.seed,
                sq_rotation_set_orthogonality_error(&set));
         if (a.eval_text_path != NULL) {
             printf(", \"eval_window\": %d, \"hadamard_ppl\": %.9f, \"learned_ppl\": %.9f", a.eval_window, hadamard_ppl,

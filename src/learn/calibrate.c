@@ -97,6 +97,7 @@ static sq_status check_resume(const sq_checkpoint *ck, const sq_checkpoint *expe
         {"--iterations", ck->iterations, expected->iterations},
         {"--seed", ck->seed, expected->seed},
         {"calibration data checksum", ck->calibration_crc, expected->calibration_crc},
+        {"--scale-gradient", ck->scale_gradient, expected->scale_gradient},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (fields[i].have != fields[i].want) {
@@ -291,6 +292,7 @@ static sq_status start_state(calibration_run *run, const int32_t *tokens, const 
     s->windows_per_step = (uint32_t)o->windows_per_step;
     s->iterations = (uint32_t)o->iterations;
     s->calibration_crc = sq_calibration_data_crc(tokens, o);
+    s->scale_gradient = (uint32_t)(o->settings.scale_gradient != 0);
     s->seed = o->seed;
     s->lr = o->lr;
     s->max_grad_norm = o->max_grad_norm;

@@ -10,8 +10,8 @@
 static const uint8_t checkpoint_magic[8] = {'S', 'Q', 'C', 'K', 'P', 'T', 0, 1};
 
 enum {
-    CHECKPOINT_VERSION = 2,
-    CHECKPOINT_U32_FIELDS = 16,
+    CHECKPOINT_VERSION = 3,
+    CHECKPOINT_U32_FIELDS = 17,
     CHECKPOINT_SEED_OFFSET = 12 + 4 * CHECKPOINT_U32_FIELDS,
     CHECKPOINT_LR_OFFSET = CHECKPOINT_SEED_OFFSET + 8,
     CHECKPOINT_CLIP_OFFSET = CHECKPOINT_LR_OFFSET + 8,
@@ -59,13 +59,14 @@ static double get_f64(const uint8_t *p) {
     return v;
 }
 
-/* Pointers to the sixteen u32 fields, in file order. */
+/* Pointers to the u32 fields, in file order. */
 static void u32_fields(sq_checkpoint *c, uint32_t **fields) {
     uint32_t *list[CHECKPOINT_U32_FIELDS] = {
         &c->dim,            &c->head_dim,    &c->n_layers,             &c->mode_had,
         &c->w_bits,         &c->w_group,     &c->a_bits,               &c->kv_bits,
         &c->window,         &c->samples,     &c->windows_per_step,     &c->iterations,
         &c->next_iteration, &c->lr_halvings, &c->consecutive_failures, &c->calibration_crc,
+        &c->scale_gradient,
     };
     memcpy(fields, list, sizeof(list));
 }

@@ -102,6 +102,11 @@ struct sq_learn_network {
     double *d_gate;   /* (T, H) */
     double *d_up;     /* (T, H) */
 
+    /* with settings.scale_gradient: the inputs of one layer's activation and KV quantizers,
+     * recorded by its forward pass for the scale term of the backward pass, else NULL */
+    double *site_inputs;
+    int64_t site_offsets[SQ_LEARN_SITE_WQ]; /* of each activation or KV site in site_inputs */
+
     sq_learn_noise_mode noise_mode;
     double *noise;                               /* recorded quantization errors, or NULL */
     int64_t noise_offsets[SQ_LEARN_SITE_COUNT];  /* of each site within a layer's block */
@@ -115,7 +120,9 @@ struct sq_learn_network {
 
 /* Fake-quantizes x (rows, cols), the input of quantizer site of layer l, with the activation
  * parameters act, or with RTN at w_bits and w_group when act is NULL (an effective weight).
- * Noise mode RECORD also stores the error Q(x) − x, and REPLAY adds the stored error instead. */
+ * Noise mode RECORD also stores the error Q(x) − x, and REPLAY adds the stored error instead.
+ * With the scale gradient, activation and KV sites store the error in units of the scale and
+ * replay it as x + s(x)·ε (see learn_quant.c). */
 sq_status sq_learn_quantize_site(sq_learn_network *net, int32_t layer, sq_learn_site site, double *x, int64_t rows,
                                  int32_t cols, const sq_act_quant_params *act, sq_error *err);
 

@@ -34,6 +34,15 @@ static void add_into(double *dst, const double *src, int64_t count) {
     }
 }
 
+/* Adds the scale term of a quantizer site's backward pass to d, the gradient for the site's
+ * output xq (rows, cols). Does nothing unless the network learns with the scale gradient. */
+static void quantizer_backward(sq_learn_network *net, sq_learn_site site, double *d, const double *xq, int64_t rows,
+                               int32_t cols, const sq_act_quant_params *params) {
+    if (net->site_inputs != NULL) {
+        sq_learn_fake_quant_scale_backward(d, net->site_inputs + net->site_offsets[site], xq, rows, cols, params);
+    }
+}
+
 static sq_status transform(sq_learn_network *net, sq_learn_transform *t, sq_hadamard_op op, double *x, int64_t rows,
                            sq_error *err) {
     return sq_learn_transform_rows(t, op, x, rows, net->pool, err);
@@ -198,7 +207,10 @@ static sq_status mlp_backward(sq_learn_network *net, int32_t layer, int32_t T, c
         status = linear_backward(net, net->d_x, d_y, T, NULL, e->w_down, H, D, err);
     }
 
-    /* straight-through quantizer, then R4ᵀ and SwiGLU */
+    /* quantizer, then R4ᵀ and SwiGLU */
+    if (status == SQ_OK) {
+        quantizer_backward(net, SQ_LEARN_SITE_DOWN_INPUT, net->d_x, cache->down_in, T, H, &net->act);
+    }
     if (status == SQ_OK && net->settings.mode_had) {
         status = transform(net, &net->r4, SQ_HADAMARD_APPLY_MT, net->d_x, T, err);
     }
@@ -218,7 +230,7 @@ static sq_status mlp_backward(sq_learn_network *net, int32_t layer, int32_t T, c
         return status;
     }
     add_into(net->d_z, net->d_tmp, (int64_t)T * D);
-    const double *d_xq = net->d_z;
+    double *d_xq = net->d_z;
     if (on_the_fly) {
         sq_learn_matmul_tn_accumulate(net->pool, grad_r1, net->d_z, cache->xq_mlp, T, D, D);
         status = sq_learn_matmul_nn_f64(net->pool, net->d_x, net->d_z, r1, T, D, D, err);
@@ -228,8 +240,9 @@ static sq_status mlp_backward(sq_learn_network *net, int32_t layer, int32_t T, c
         sq_learn_matmul_tn_accumulate(net->pool, e->d_w_up, net->d_up, cache->xq_mlp, T, H, D);
     }
 
-    /* straight-through quantizer, then the norm; the residual path keeps d_h */
+    /* quantizer, then the norm; the residual path keeps d_h */
     if (status == SQ_OK) {
+        quantizer_backward(net, SQ_LEARN_SITE_MLP_INPUT, d_xq, cache->xq_mlp, T, D, &net->act);
         sq_learn_rmsnorm_backward(net->d_h, d_xq, cache->h_mid, cache->inverse_rms_mlp, w->ffn_norm, T, D);
     }
     return status;
@@ -270,13 +283,16 @@ static sq_status attention_backward(sq_learn_network *net, int32_t layer, int32_
     if (status != SQ_OK) {
         return status;
     }
+    quantizer_backward(net, SQ_LEARN_SITE_ATTENTION_OUTPUT, net->d_x, cache->aq, T, Q, &net->act_heads);
 
-    /* softmax attention, then R3ᵀ and RoPE backward (quantizers pass the gradient through) */
+    /* softmax attention and the KV quantizers, then R3ᵀ and RoPE backward */
     memset(net->d_q, 0, (size_t)T * (size_t)Q * sizeof(double));
     memset(net->d_k, 0, (size_t)T * (size_t)K * sizeof(double));
     memset(net->d_v, 0, (size_t)T * (size_t)K * sizeof(double));
     sq_learn_attention_backward(net->pool, net->d_q, net->d_k, net->d_v, net->d_x, cache->probabilities, cache->q,
                                 cache->k, cache->v, &shape);
+    quantizer_backward(net, SQ_LEARN_SITE_KEY, net->d_k, cache->k, T, K, &net->kv);
+    quantizer_backward(net, SQ_LEARN_SITE_VALUE, net->d_v, cache->v, T, K, &net->kv);
     if (net->settings.mode_had) {
         status = transform(net, &net->r3, SQ_HADAMARD_APPLY_MT, net->d_q, (int64_t)T * c->n_heads, err);
         if (status == SQ_OK) {
@@ -310,7 +326,7 @@ static sq_status attention_backward(sq_learn_network *net, int32_t layer, int32_
     if (status != SQ_OK) {
         return status;
     }
-    const double *d_xq = net->d_z;
+    double *d_xq = net->d_z;
     if (on_the_fly) {
         sq_learn_matmul_tn_accumulate(net->pool, grad_r1, net->d_z, cache->xq_attention, T, D, D);
         status = sq_learn_matmul_nn_f64(net->pool, net->d_x, net->d_z, r1, T, D, D, err);
@@ -321,8 +337,9 @@ static sq_status attention_backward(sq_learn_network *net, int32_t layer, int32_
         sq_learn_matmul_tn_accumulate(net->pool, e->d_wv, net->d_v, cache->xq_attention, T, K, D);
     }
 
-    /* straight-through quantizer, then the norm; the residual path keeps d_h */
+    /* quantizer, then the norm; the residual path keeps d_h */
     if (status == SQ_OK) {
+        quantizer_backward(net, SQ_LEARN_SITE_ATTENTION_INPUT, d_xq, cache->xq_attention, T, D, &net->act);
         sq_learn_rmsnorm_backward(net->d_h, d_xq, h_in, cache->inverse_rms_attention, w->attn_norm, T, D);
     }
     return status;

@@ -172,6 +172,19 @@ static int alloc_buffers(sq_learn_network *net) {
     net->d_gate = alloc_doubles(T * H, b);
     net->d_up = alloc_doubles(T * H, b);
 
+    if (net->settings.scale_gradient) {
+        size_t sizes[SQ_LEARN_SITE_WQ] = {T * D, T * K, T * K, T * Q, T * D, T * H};
+        size_t total = 0;
+        for (int site = 0; site < SQ_LEARN_SITE_WQ; site++) {
+            net->site_offsets[site] = (int64_t)total;
+            total += sizes[site];
+        }
+        net->site_inputs = alloc_doubles(total, b);
+        if (net->site_inputs == NULL) {
+            return 0;
+        }
+    }
+
     return net->rope_cos && net->rope_sin && net->layer_inputs && net->x_norm && net->inverse_rms && net->z &&
            net->rotated && net->h_scratch && net->logits && net->quant_row && net->d_h && net->d_x && net->d_z &&
            net->d_tmp && net->d_q && net->d_k && net->d_v && net->d_gate && net->d_up;
@@ -295,7 +308,7 @@ void sq_learn_network_free(sq_learn_network *net) {
 
     double *buffers[] = {net->rope_cos, net->rope_sin, net->layer_inputs, net->x_norm, net->inverse_rms,
                          net->z, net->rotated, net->h_scratch, net->logits, net->d_h, net->d_x, net->d_z,
-                         net->d_tmp, net->d_q, net->d_k, net->d_v, net->d_gate, net->d_up};
+                         net->d_tmp, net->d_q, net->d_k, net->d_v, net->d_gate, net->d_up, net->site_inputs};
     for (size_t i = 0; i < sizeof(buffers) / sizeof(buffers[0]); i++) {
         free(buffers[i]);
     }

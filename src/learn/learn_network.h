@@ -16,8 +16,9 @@
  * explicitly for one layer at a time, RTN fake-quantized (symmetric, no clipping search, one
  * scale per output row or per group of w_group input columns), and the rotation gradients
  * follow from dL/dW' by the chain rule. The embedding and the classifier are never quantized.
- * The quantizers are straight-through, so their backward pass is the identity. They sit where
- * the evaluation pipeline (pipeline/fake_quant.h) puts them:
+ * The quantizers are straight-through, so their backward pass is the identity, plus the scale
+ * term of learn_quant.c for activations and KV with scale_gradient. They sit where the
+ * evaluation pipeline (pipeline/fake_quant.h) puts them:
  *   - activations per token at the q/k/v and gate/up inputs, at the o_proj input in groups
  *     of head_dim, and at the down_proj input after R4;
  *   - keys after RoPE and R3, and values, per token in groups of head_dim;
@@ -32,7 +33,8 @@
  *     T·(5D + 2Q + 3K + 3H + 2) + n_heads·T², so the attention weights grow with T²;
  *   - gradient and scratch buffers: about T·(8D + Q + 2K + 3H) + 32·V;
  *   - with weight quantization, one layer's effective weights and their gradients, 2·P with
- *     P = 2Q·D + 2K·D + 3H·D, plus about 3·D·max(D, Q, H) of products.
+ *     P = 2Q·D + 2K·D + 3H·D, plus about 3·D·max(D, Q, H) of products;
+ *   - with scale_gradient, one layer's quantizer inputs: T·(2D + 2K + Q + H).
  * sq_learn_network_bytes reports the total: 93 MB for SmolLM2-135M at T = 256 (37 MB of it
  * layer inputs) and 9.5 MB for stories260K at T = 256. */
 #ifndef SQ_LEARN_LEARN_NETWORK_H
@@ -57,6 +59,8 @@ typedef struct sq_learn_settings {
     int mode_had;            /* 1: R3 on queries and keys and R4 on the down_proj input */
     uint64_t online_seed;    /* seed of the R3/R4 random orthogonal fallback */
     int materialize_weights; /* 1: build the effective weights even at 16 bits (to test that path) */
+    int scale_gradient;      /* 1: the activation and KV quantizers also pass a gradient through their
+                                scales (learn_quant.c); 0: plain straight-through estimator */
 } sq_learn_settings;
 
 /* Returns W16A4KV4 with per-row weight scales (w_group 0), clip ratios 1, mode had, seed 0. */

@@ -33,18 +33,31 @@ sq_status sq_learn_quantize_site(sq_learn_network *net, int32_t layer, sq_learn_
     if (net->noise_mode != SQ_LEARN_NOISE_OFF) {
         noise = net->noise + layer * net->noise_layer_size + net->noise_offsets[site];
     }
+    const double *input = NULL;
+    if (act != NULL && net->site_inputs != NULL) {
+        double *copy = net->site_inputs + net->site_offsets[site];
+        memcpy(copy, x, (size_t)count * sizeof(double));
+        input = copy;
+    }
+
     if (net->noise_mode == SQ_LEARN_NOISE_REPLAY) {
+        if (input != NULL) {
+            sq_learn_fake_quant_replay(x, noise, rows, cols, act);
+            return SQ_OK;
+        }
         for (int64_t i = 0; i < count; i++) {
             x[i] += noise[i];
         }
         return SQ_OK;
     }
-    if (noise != NULL) {
+    if (noise != NULL && input == NULL) {
         memcpy(noise, x, (size_t)count * sizeof(double));
     }
     sq_status status = act != NULL ? sq_learn_fake_quant_forward(x, rows, cols, act, net->quant_row, err)
                                    : quantize_weight(net, x, rows, cols, err);
-    if (status == SQ_OK && noise != NULL) {
+    if (status == SQ_OK && noise != NULL && input != NULL) {
+        sq_learn_fake_quant_errors(noise, input, x, rows, cols, act);
+    } else if (status == SQ_OK && noise != NULL) {
         for (int64_t i = 0; i < count; i++) {
             noise[i] = x[i] - noise[i];
         }

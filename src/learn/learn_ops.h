@@ -8,7 +8,8 @@
  *     tensor can accumulate into it;
  *   - in-place linear maps (RoPE) transform the gradient in place with the transposed map;
  *   - the fake quantizers use the straight-through estimator: the forward pass rounds and
- *     clamps, the backward pass is the identity, so it has no function here. */
+ *     clamps, the backward pass is the identity, plus, when enabled, a term through the
+ *     quantizer's scale (sq_learn_fake_quant_scale_backward). */
 #ifndef SQ_LEARN_LEARN_OPS_H
 #define SQ_LEARN_LEARN_OPS_H
 
@@ -88,5 +89,22 @@ sq_status sq_learn_cross_entropy_forward_backward(double *logits, const int32_t 
  * SQ_ERR_NUMERIC when x contains NaN or Inf. */
 sq_status sq_learn_fake_quant_forward(double *x, int64_t rows, int32_t cols, const sq_act_quant_params *params,
                                       float *scratch, sq_error *err);
+
+/* The scale term of the quantizer's backward pass (learn_quant.c). x is the quantizer's input,
+ * xq its output, both (rows, cols), grouped as params says. */
+
+/* epsilon (rows, cols) = (xq − x)/s(x), the rounding error in units of each group's scale. */
+void sq_learn_fake_quant_errors(double *epsilon, const double *x, const double *xq, int64_t rows, int32_t cols,
+                                const sq_act_quant_params *params);
+
+/* x += s(x)·epsilon in place: the quantizer with its rounding error held fixed, a smooth
+ * surrogate whose gradient is the straight-through gradient plus the scale term. */
+void sq_learn_fake_quant_replay(double *x, const double *epsilon, int64_t rows, int32_t cols,
+                                const sq_act_quant_params *params);
+
+/* d_x += the scale term for d_x = dL/dxq on entry: dL/ds = Σ d_x·(xq − x)/s per group, passed
+ * to the elements that set the group's range. bits >= 16 adds nothing. */
+void sq_learn_fake_quant_scale_backward(double *d_x, const double *x, const double *xq, int64_t rows, int32_t cols,
+                                        const sq_act_quant_params *params);
 
 #endif

@@ -322,6 +322,10 @@ static void test_resume_rejects_other_settings(void) {
     o.seed = SEED;
     CHECK(sq_calibrate(&model, tokens + 1, n_tokens - 1, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_ERR_MISMATCH);
     CHECK(strstr(err.message, "checksum") != NULL);
+
+    o.settings.scale_gradient = 1;
+    CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_ERR_MISMATCH);
+    CHECK_MSG(strstr(err.message, "--scale-gradient 0, this run has 1") != NULL, "message: %s", err.message);
     remove(checkpoint_path);
 }
 
@@ -373,13 +377,14 @@ static uint64_t read_le(const uint8_t *bytes, size_t offset, int width) {
     return value;
 }
 
-/* The offsets are the ones the layout comment of learn/checkpoint.h documents for version 2. */
-static void test_checkpoint_layout_version_2(void) {
+/* The offsets are the ones the layout comment of learn/checkpoint.h documents for version 3. */
+static void test_checkpoint_layout_version_3(void) {
     sq_calibration_options o = small_options();
     o.iterations = 1;
     o.checkpoint_path = checkpoint_path;
     o.settings.w_bits = 4;
     o.settings.w_group = GROUP;
+    o.settings.scale_gradient = 1;
     sq_rotation_set out = {0};
     sq_error err = {0};
     CHECK(sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &out, &err) == SQ_OK);
@@ -392,28 +397,30 @@ static void test_checkpoint_layout_version_2(void) {
     }
     const sq_config *c = &model.config;
     size_t rotation_bytes = 16 * ((size_t)c->dim * c->dim + (size_t)c->n_layers * c->head_dim * c->head_dim);
-    CHECK_MSG(size == 100 + rotation_bytes + 4, "checkpoint of %zu bytes", size);
-    CHECK(read_le(bytes, 8, 4) == 2);
+    CHECK_MSG(size == 104 + rotation_bytes + 4, "checkpoint of %zu bytes", size);
+    CHECK(read_le(bytes, 8, 4) == 3);
     CHECK(read_le(bytes, 12, 4) == (uint64_t)c->dim);
     CHECK(read_le(bytes, 28, 4) == 4);
     CHECK(read_le(bytes, 32, 4) == GROUP);
     CHECK(read_le(bytes, 36, 4) == 4);
-    CHECK(read_le(bytes, 76, 8) == SEED);
+    CHECK(read_le(bytes, 76, 4) == 1);
+    CHECK(read_le(bytes, 80, 8) == SEED);
 
     sq_checkpoint checkpoint;
     CHECK(sq_checkpoint_load(checkpoint_path, &checkpoint, &err) == SQ_OK);
     CHECK(checkpoint.w_bits == 4);
     CHECK(checkpoint.w_group == GROUP);
     CHECK(checkpoint.a_bits == 4);
+    CHECK(checkpoint.scale_gradient == 1);
     CHECK(checkpoint.seed == SEED);
     sq_checkpoint_free(&checkpoint);
     free(bytes);
     remove(checkpoint_path);
 }
 
-/* A version-1 checkpoint is a version-2 one without the w_group field at offset 32, with
- * version 1 and its own CRC. Loading and resuming it fail and name both versions. */
-static void test_version_1_checkpoint_rejected(void) {
+/* A version-2 checkpoint is a version-3 one without the scale_gradient field at offset 76,
+ * with version 2 and its own CRC. Loading and resuming it fail and name both versions. */
+static void test_version_2_checkpoint_rejected(void) {
     sq_calibration_options o = small_options();
     o.iterations = 2;
     o.checkpoint_path = checkpoint_path;
@@ -430,9 +437,9 @@ static void test_version_1_checkpoint_rejected(void) {
     }
     size_t old_size = size - 4;
     uint8_t *old = malloc(old_size);
-    memcpy(old, bytes, 32);
-    memcpy(old + 32, bytes + 36, size - 4 - 36);
-    old[8] = 1;
+    memcpy(old, bytes, 76);
+    memcpy(old + 76, bytes + 80, size - 4 - 80);
+    old[8] = 2;
     uint32_t crc = sq_crc32_update(0, old, old_size - 4);
     for (int i = 0; i < 4; i++) {
         old[old_size - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
@@ -442,7 +449,7 @@ static void test_version_1_checkpoint_rejected(void) {
     sq_checkpoint checkpoint;
     sq_status status = sq_checkpoint_load(checkpoint_path, &checkpoint, &err);
     CHECK_MSG(status == SQ_ERR_UNSUPPORTED, "status %s: %s", sq_status_name(status), err.message);
-    CHECK_MSG(strstr(err.message, "version 1, expected 2") != NULL, "message: %s", err.message);
+    CHECK_MSG(strstr(err.message, "version 2, expected 3") != NULL, "message: %s", err.message);
     CHECK_MSG(strstr(err.message, "without --resume") != NULL, "message: %s", err.message);
 
     o.resume = 1;
@@ -497,6 +504,38 @@ static void test_weight_group_changes_learning(void) {
     CHECK_MSG(rotations_differ(&per_row, &grouped) == 0, "the group changed W16 learning");
     sq_rotation_set_free(&per_row);
     sq_rotation_set_free(&grouped);
+}
+
+/* The scale term changes the gradient whenever activations or KV are quantized, so the
+ * rotations differ after a few iterations. Without quantizers it has nothing to act on. */
+static void test_scale_gradient_changes_learning(void) {
+    sq_calibration_options o = small_options();
+    o.iterations = 3;
+    o.checkpoint_path = NULL;
+    sq_error err = {0};
+    sq_rotation_set plain = {0};
+    sq_rotation_set scaled = {0};
+    sq_status status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &plain, &err);
+    CHECK_MSG(status == SQ_OK, "straight-through: %s", err.message);
+    o.settings.scale_gradient = 1;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &scaled, &err);
+    CHECK_MSG(status == SQ_OK, "with the scale term: %s", err.message);
+    CHECK_MSG(rotations_differ(&plain, &scaled) == 1, "the scale term left the rotations unchanged");
+    CHECK(sq_rotation_set_orthogonality_error(&scaled) < 1e-5);
+    sq_rotation_set_free(&plain);
+    sq_rotation_set_free(&scaled);
+
+    o.settings.a_bits = 16;
+    o.settings.kv_bits = 16;
+    o.settings.scale_gradient = 0;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &plain, &err);
+    CHECK_MSG(status == SQ_OK, "A16KV16: %s", err.message);
+    o.settings.scale_gradient = 1;
+    status = sq_calibrate(&model, tokens, n_tokens, &o, NULL, NULL, NULL, NULL, &scaled, &err);
+    CHECK_MSG(status == SQ_OK, "A16KV16 with the scale term: %s", err.message);
+    CHECK_MSG(rotations_differ(&plain, &scaled) == 0, "the scale term changed learning without quantizers");
+    sq_rotation_set_free(&plain);
+    sq_rotation_set_free(&scaled);
 }
 
 static void test_invalid_weight_group_rejected(void) {
@@ -579,10 +618,11 @@ int main(void) {
     RUN_TEST(test_repeated_nan_fails);
     RUN_TEST(test_resume_rejects_other_settings);
     RUN_TEST(test_resume_rejects_other_weight_group);
-    RUN_TEST(test_checkpoint_layout_version_2);
-    RUN_TEST(test_version_1_checkpoint_rejected);
+    RUN_TEST(test_checkpoint_layout_version_3);
+    RUN_TEST(test_version_2_checkpoint_rejected);
     RUN_TEST(test_corrupt_checkpoint_rejected);
     RUN_TEST(test_weight_group_changes_learning);
+    RUN_TEST(test_scale_gradient_changes_learning);
     RUN_TEST(test_invalid_weight_group_rejected);
     RUN_TEST(test_too_few_tokens);
     free(tokens);

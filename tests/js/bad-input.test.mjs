@@ -281,6 +281,7 @@ add('calibrate --w-bits 0', () => ({ args: ['calibrate', ...model, '--text', at(
 // With a million iterations these finish only if the output paths are checked before calibrating.
 add('calibrate --out in a missing folder', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('no-such-dir/out.rot'), '--iters', '1000000'], exitCode: FAILURE, mentions: ['no-such-dir', 'cannot create'] }));
 add('calibrate --checkpoint in a missing folder', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('ck.rot'), '--checkpoint', at('no-such-dir/c.ckpt'), '--iters', '1000000'], exitCode: FAILURE, mentions: ['no-such-dir', 'cannot create'], writes: [at('ck.rot')] }));
+add('calibrate --scale-gradient 2', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('sg2.rot'), '--scale-gradient', '2'], exitCode: USAGE, mentions: ['--scale-gradient', '2'], writes: [at('sg2.rot')] }));
 add('calibrate --w-group 8', () => ({ args: ['calibrate', ...model, '--text', at('calib.txt'), '--out', at('g8.rot'), '--w-bits', '4', '--w-group', '8', '--log', at('g8.csv'), '--checkpoint', at('g8.ckpt')], exitCode: USAGE, mentions: ['--w-group 8', 'input width 172'], writes: [at('g8.rot'), at('g8.csv'), at('g8.ckpt')] }));
 
 // Rotation files of the wrong size or header, and writes that must not leave a file.
