@@ -12,8 +12,8 @@
 //
 // --gptq-hadamard-seeds sets fewer Hadamard seeds for the GPTQ rows, whose evaluations take
 // minutes each on SmolLM2; it must be at least --seeds. --calibrate-args adds options to every
-// `spinquant calibrate` call (for example "--w-bits 4 --scale-gradient 1"), and --skip-gptq
-// leaves out the GPTQ rows.
+// `spinquant calibrate` call (for example --calibrate-args="--w-bits 4", with the equals sign
+// because the value starts with a dash), and --skip-gptq leaves out the GPTQ rows.
 //
 // Rotation files go to models/learned/ and are reused when present, with their calibration
 // record. Evaluation results are cached as bench/lib.mjs describes.
