@@ -91,7 +91,7 @@ sq_status sq_learn_fake_quant_forward(double *x, int64_t rows, int32_t cols, con
                                       float *scratch, sq_error *err);
 
 /* The scale term of the quantizer's backward pass (learn_quant.c). x is the quantizer's input,
- * xq its output, both (rows, cols), grouped as params says. */
+ * xq its output, both (rows, cols), grouped as params defines. */
 
 /* epsilon (rows, cols) = (xq − x)/s(x), the rounding error in units of each group's scale. */
 void sq_learn_fake_quant_errors(double *epsilon, const double *x, const double *xq, int64_t rows, int32_t cols,
